@@ -1,0 +1,1 @@
+"""fixgw: a FIX gateway with a learning order router."""

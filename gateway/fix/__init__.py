@@ -1,0 +1,1 @@
+"""FIX wire format without I/O: tags and enums, codec, data dictionary."""

@@ -1,0 +1,1 @@
+"""FIX session layer: sans-I/O session, stores, transport, message log."""

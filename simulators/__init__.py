@@ -1,0 +1,1 @@
+"""LP simulators and OMS load generator, built on the same codec and session layer."""
