@@ -1,0 +1,73 @@
+"""Command line: `fixgw run --config PATH` and `fixgw check-config PATH`.
+
+A minimal first version: it loads and checks settings; starting the gateway is delegated to
+`gateway.app.run(settings) -> int`, written separately. A bad config file exits with
+status 2 and one line naming the file and key, before anything is started.
+"""
+
+from __future__ import annotations
+
+import argparse
+import importlib
+import sys
+from collections.abc import Sequence
+
+from gateway.config import ConfigError, GatewaySettings, load_config
+
+EXIT_CONFIG_ERROR = 2
+
+
+def _load(path: str) -> GatewaySettings | None:
+    try:
+        return load_config(path)
+    except ConfigError as exc:
+        print(f"fixgw: config error: {exc}", file=sys.stderr)
+        return None
+
+
+def _check_config(args: argparse.Namespace) -> int:
+    settings = _load(args.config)
+    if settings is None:
+        return EXIT_CONFIG_ERROR
+    print(settings.summary())
+    return 0
+
+
+def _run(args: argparse.Namespace) -> int:
+    settings = _load(args.config)
+    if settings is None:
+        return EXIT_CONFIG_ERROR
+    try:
+        app = importlib.import_module("gateway.app")
+    except ModuleNotFoundError as exc:
+        if exc.name != "gateway.app":
+            raise
+        print(settings.summary())
+        print("fixgw: gateway.app is not written yet; nothing to run", file=sys.stderr)
+        return 1
+    result: int = app.run(settings)
+    return result
+
+
+def _parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(prog="fixgw", description="FIX gateway")
+    commands = parser.add_subparsers(dest="command", required=True)
+
+    run = commands.add_parser("run", help="start the gateway")
+    run.add_argument("--config", required=True, metavar="PATH", help="settings file (TOML)")
+    run.set_defaults(handler=_run)
+
+    check = commands.add_parser("check-config", help="load a settings file and summarise it")
+    check.add_argument("config", metavar="PATH", help="settings file (TOML)")
+    check.set_defaults(handler=_check_config)
+    return parser
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    args = _parser().parse_args(argv)
+    code: int = args.handler(args)
+    return code
+
+
+if __name__ == "__main__":
+    sys.exit(main())
