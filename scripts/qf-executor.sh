@@ -2,8 +2,9 @@
 # Put the QuickFIX C++ example executor at $1 (default .venv/bin/qf-executor).
 # Debian's libquickfix-doc ships it gzipped under examples/: executor/C++/executor.gz is a
 # libtool wrapper script, executor/C++/.libs/executor.gz the real ELF binary. We unpack the
-# ELF one and check that it finds libquickfix. Never fails the build unless
-# REQUIRE_INTEROP=1: without the executor the interop tests skip.
+# ELF one and check that it finds libquickfix. Slim images tell dpkg not to unpack
+# /usr/share/doc (path-exclude); then we take the file from the downloaded .deb instead.
+# Never fails the build unless REQUIRE_INTEROP=1: without the executor interop tests skip.
 set -euo pipefail
 
 TARGET=${1:-.venv/bin/qf-executor}
@@ -37,8 +38,17 @@ if [ -x "$TARGET" ] && is_elf "$TARGET" && libs_resolved "$TARGET"; then
 fi
 
 mkdir -p "$(dirname "$TARGET")"
+candidates=("$EXAMPLES/.libs/executor.gz" "$EXAMPLES/executor.gz")
+if [ ! -f "$EXAMPLES/.libs/executor.gz" ] && command -v apt-get >/dev/null 2>&1; then
+    scratch=$(mktemp -d)
+    trap 'rm -rf "$scratch"' EXIT
+    if (cd "$scratch" && apt-get download -q libquickfix-doc >/dev/null 2>&1) &&
+        dpkg-deb -x "$scratch"/libquickfix-doc_*.deb "$scratch/root"; then
+        candidates+=("$scratch/root$EXAMPLES/.libs/executor.gz" "$scratch/root$EXAMPLES/executor.gz")
+    fi
+fi
 source_gz=""
-for candidate in "$EXAMPLES/.libs/executor.gz" "$EXAMPLES/executor.gz"; do
+for candidate in "${candidates[@]}"; do
     [ -f "$candidate" ] || continue
     gzip -dc "$candidate" >"$TARGET.tmp"
     if is_elf "$TARGET.tmp"; then
@@ -61,4 +71,4 @@ usage=$("$TARGET" 2>&1 || true)
 if ! grep -q 'usage' <<<"$usage"; then
     give_up "$TARGET does not run"
 fi
-say "installed $TARGET (from $source_gz)"
+say "installed $TARGET (from ${source_gz##*/root})"
