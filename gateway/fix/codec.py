@@ -1,0 +1,316 @@
+"""FIX tag=value codec: framing a byte stream, parsing once, encoding from pre-encoded bytes.
+
+- ``Framer`` cuts a TCP byte stream into frames: partial reads, several messages per read,
+  garbage between messages, BodyLength and CheckSum checked, and a maximum frame size so a
+  hostile BodyLength cannot make us buffer without limit.
+- ``parse`` turns one frame into a ``Message``: the (tag, value-bytes) pairs in wire order,
+  repeating groups preserved as they came; values are decoded only when asked for.
+- ``encode`` adds BodyLength and CheckSum to pre-encoded bytes.
+
+No I/O and no clock here: this module is pure and is shared by the gateway and simulators.
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Iterable
+from typing import Final
+from zlib import adler32
+
+from gateway.fix.tags import DATA_LENGTH_TAGS
+
+SOH: Final = b"\x01"
+_DATA_LENGTH_TAG_SET: Final = frozenset(DATA_LENGTH_TAGS)
+_DATA_TAG_SET: Final = frozenset(DATA_LENGTH_TAGS.values())
+
+
+class _TagNumbers(dict[bytes, int]):
+    """Tag bytes -> int; a dict lookup is cheaper than int() on the hot path."""
+
+    def __missing__(self, key: bytes) -> int:
+        if not _is_tag(key):
+            raise ValueError(key)
+        tag = int(key)
+        if 0 < tag < 100_000 and len(self) < 200_000:
+            self[key] = tag
+        return tag
+
+
+_TAG_NUMBERS: Final = _TagNumbers({str(i).encode(): i for i in range(1, 10_000)})
+
+
+def body_checksum(data: bytes) -> int:
+    """Sum of the bytes modulo 256, the FIX CheckSum.
+
+    zlib.adler32's low half is 1 + the byte sum modulo 65521; on chunks of at most 256
+    bytes the sum cannot wrap, so it is the exact byte sum, computed in C.
+    """
+    if len(data) <= 256:
+        return (adler32(data) - 1) & 0xFF
+    total = 0
+    for i in range(0, len(data), 256):
+        total += (adler32(data[i : i + 256]) & 0xFFFF) - 1
+    return total & 0xFF
+
+
+class ParseError(ValueError):
+    """A frame that cannot be read as tag=value pairs (a garbled message)."""
+
+
+class Garbled:
+    """A frame the framer could not accept, with why; the session ignores it (FIX: garbled)."""
+
+    __slots__ = ("raw", "reason")
+
+    def __init__(self, raw: bytes, reason: str) -> None:
+        self.raw = raw
+        self.reason = reason
+
+    def __repr__(self) -> str:
+        return f"Garbled({self.reason!r}, {self.raw[:60]!r})"
+
+
+_START: Final = b"8=FIX"
+# BeginString then BodyLength, the first two fields of every frame
+_HEADER: Final = re.compile(rb"8=FIXT?\.\d\.\d[^\x01]{0,8}\x019=(\d{1,9})\x01")
+_CHECKSUM_MARK: Final = b"\x0110="
+
+
+class Framer:
+    """Cuts a byte stream into complete FIX frames.
+
+    ``feed`` returns, in arrival order, each complete frame as ``bytes`` (BodyLength and
+    CheckSum verified) or a ``Garbled`` for a frame that failed a check. Bytes before the
+    next ``8=FIX`` are skipped. A frame whose BodyLength does not land on ``10=`` is
+    taken up to the next CheckSum field and reported garbled, as QuickFIX does.
+    """
+
+    __slots__ = ("_buf", "max_size")
+
+    def __init__(self, max_size: int = 1 << 20) -> None:
+        self._buf = b""
+        self.max_size = max_size
+
+    @property
+    def buffered(self) -> int:
+        return len(self._buf)
+
+    def feed(self, data: bytes) -> list[bytes | Garbled]:
+        buf = self._buf + data if self._buf else data
+        out: list[bytes | Garbled] = []
+        pos = 0
+        n = len(buf)
+        max_size = self.max_size
+        search = _HEADER.search
+        while pos < n:
+            m = search(buf, pos)
+            if m is None:
+                # keep a header that may still be arriving; drop garbage before it
+                last = buf.rfind(_START, pos)
+                if last >= 0 and n - last <= 40:
+                    pos = last
+                else:
+                    pos = max(pos, n - 4)
+                break
+            start = m.start()
+            body_start = m.end()
+            end = body_start + int(m.group(1))
+            if end - start > max_size:
+                out.append(Garbled(buf[start:body_start], "message larger than MaxMessageSize"))
+                pos = body_start
+                continue
+            if n < end + 7:
+                pos = start  # wait for the rest (bounded by max_size)
+                break
+            if buf[end + 6] == 1 and buf[end : end + 3] == b"10=":
+                digits = buf[end + 3 : end + 6]
+                if digits.isdigit() and int(digits) == body_checksum(buf[start:end]):
+                    out.append(buf[start : end + 7])
+                else:
+                    out.append(Garbled(buf[start : end + 7], "CheckSum(10) is wrong"))
+                pos = end + 7
+                continue
+            # BodyLength does not land on the CheckSum: take up to the next CheckSum field.
+            mark = buf.find(_CHECKSUM_MARK, end - 1)
+            soh = buf.find(SOH, mark + 4) if mark >= 0 else -1
+            if soh < 0:
+                if n - start > max_size:
+                    out.append(Garbled(buf[start:n], "no CheckSum(10) within MaxMessageSize"))
+                    pos = n
+                else:
+                    pos = start
+                break
+            out.append(Garbled(buf[start : soh + 1], "BodyLength(9) is wrong"))
+            pos = soh + 1
+        self._buf = buf[pos:] if pos < n else b""
+        return out
+
+
+class Message:
+    """One parsed FIX message: (tag, value) pairs in wire order; values are raw bytes.
+
+    Lookups by tag build an index of first occurrences on first use, so a message that is
+    only forwarded or stored never pays for it.
+    """
+
+    __slots__ = ("_index", "fields", "raw")
+
+    def __init__(self, fields: list[tuple[int, bytes]], raw: bytes = b"") -> None:
+        self.fields = fields
+        self.raw = raw
+        self._index: dict[int, bytes] | None = None
+
+    @property
+    def msg_type(self) -> bytes:
+        f = self.fields
+        if len(f) > 2 and f[2][0] == 35:
+            return f[2][1]
+        return self.get(35, b"") or b""
+
+    def _build_index(self) -> dict[int, bytes]:
+        index: dict[int, bytes] = {}
+        setdefault = index.setdefault
+        for tag, value in self.fields:
+            setdefault(tag, value)
+        self._index = index
+        return index
+
+    def get(self, tag: int, default: bytes | None = None) -> bytes | None:
+        index = self._index if self._index is not None else self._build_index()
+        return index.get(tag, default)
+
+    def __getitem__(self, tag: int) -> bytes:
+        index = self._index if self._index is not None else self._build_index()
+        return index[tag]
+
+    def __contains__(self, tag: object) -> bool:
+        index = self._index if self._index is not None else self._build_index()
+        return tag in index
+
+    def get_str(self, tag: int, default: str | None = None) -> str | None:
+        v = self.get(tag)
+        return default if v is None else v.decode("latin-1")
+
+    def get_int(self, tag: int, default: int | None = None) -> int | None:
+        v = self.get(tag)
+        if v is None:
+            return default
+        return int(v)
+
+    def get_all(self, tag: int) -> list[bytes]:
+        return [v for t, v in self.fields if t == tag]
+
+    def count(self, tag: int) -> int:
+        return sum(1 for t, _ in self.fields if t == tag)
+
+    def body_fields(self, skip: frozenset[int]) -> list[tuple[int, bytes]]:
+        """Fields other than those in ``skip`` and the framing fields 8, 9, 10."""
+        return [(t, v) for t, v in self.fields if t not in skip and t not in (8, 9, 10)]
+
+    def __repr__(self) -> str:
+        return "Message(" + "|".join(f"{t}={v.decode('latin-1')}" for t, v in self.fields) + ")"
+
+    def to_text(self, sep: str = "|") -> str:
+        return sep.join(f"{t}={v.decode('latin-1')}" for t, v in self.fields) + sep
+
+
+def parse(raw: bytes) -> Message:
+    """Parse one complete frame into a Message. Raises ParseError when garbled.
+
+    The fast path splits on SOH; a message with a length-prefixed data field (which may
+    hold SOH) takes the slow path that reads the data by length.
+    """
+    parts = raw.split(SOH)
+    if parts[-1]:
+        raise ParseError("message does not end with SOH")
+    del parts[-1]
+    split = [p.partition(b"=") for p in parts]
+    try:
+        fields = [(_TAG_NUMBERS[t], v) for t, s, v in split if s]
+    except ValueError:
+        return _parse_slow(raw)
+    if len(fields) != len(split):
+        # a part without "=" is a broken field, or a data field that held SOH
+        return _parse_slow(raw)
+    if not _DATA_LENGTH_TAG_SET.isdisjoint([t for t, _ in fields]):
+        return _parse_slow(raw)
+    return Message(fields, raw)
+
+
+def _parse_slow(raw: bytes) -> Message:
+    fields: list[tuple[int, bytes]] = []
+    pos = 0
+    n = len(raw)
+    data_len: int | None = None
+    data_tag = -1
+    while pos < n:
+        eq = raw.find(b"=", pos)
+        if eq < 0:
+            raise ParseError(f"field without '=' at offset {pos}")
+        tag_bytes = raw[pos:eq]
+        if not _is_tag(tag_bytes):
+            raise ParseError(f"tag is not a number at offset {pos}: {tag_bytes[:20]!r}")
+        tag = int(tag_bytes)
+        if tag == data_tag and data_len is not None:
+            end = eq + 1 + data_len
+            if end >= n or raw[end : end + 1] != SOH:
+                raise ParseError(f"data field {tag} does not match its length")
+        else:
+            end = raw.find(SOH, eq + 1)
+            if end < 0:
+                raise ParseError("field not terminated by SOH")
+        value = raw[eq + 1 : end]
+        fields.append((tag, value))
+        if tag in DATA_LENGTH_TAGS and value.isdigit():
+            data_len = int(value)
+            data_tag = DATA_LENGTH_TAGS[tag]
+        else:
+            data_len = None
+            data_tag = -1
+        pos = end + 1
+    return Message(fields, raw)
+
+
+def _is_tag(tag_bytes: bytes) -> bool:
+    if tag_bytes.isdigit():
+        return True
+    return len(tag_bytes) > 1 and tag_bytes[:1] == b"-" and tag_bytes[1:].isdigit()
+
+
+def checksum(data: bytes) -> bytes:
+    """The CheckSum(10) value of ``data`` as three ASCII digits."""
+    return b"%03d" % body_checksum(data)
+
+
+def encode(begin_string: bytes, body: bytes) -> bytes:
+    """A complete frame from BeginString and ``body`` (everything from 35= to the last SOH).
+
+    ``body`` is pre-encoded bytes; only BodyLength and CheckSum are computed here.
+    """
+    head = b"8=" + begin_string + b"\x019=" + str(len(body)).encode() + SOH
+    msg = head + body
+    return msg + b"10=%03d\x01" % body_checksum(msg)
+
+
+def encode_fields(fields: Iterable[tuple[int, bytes | str | int]]) -> bytes:
+    """Pre-encode (tag, value) pairs as ``tag=value<SOH>`` bytes."""
+    out = []
+    for tag, value in fields:
+        if isinstance(value, bytes):
+            out.append(b"%d=%s\x01" % (tag, value))
+        elif isinstance(value, str):
+            out.append(b"%d=%s\x01" % (tag, value.encode("latin-1")))
+        else:
+            out.append(b"%d=%d\x01" % (tag, value))
+    return b"".join(out)
+
+
+def encode_message(fields: Iterable[tuple[int, bytes | str | int]]) -> bytes:
+    """Encode a message given all its fields but 9 and 10 (8 first, then 35, ...)."""
+    items = list(fields)
+    if not items or items[0][0] != 8:
+        raise ValueError("the first field must be BeginString(8)")
+    begin = items[0][1]
+    bs = begin if isinstance(begin, bytes) else str(begin).encode()
+    body = encode_fields([(t, v) for t, v in items[1:] if t not in (9, 10)])
+    return encode(bs, body)

@@ -1,0 +1,67 @@
+"""UTCTimestamp formatting and parsing for FIX, cheap enough for every message.
+
+Formatting caches the date-and-seconds prefix, so a SendingTime costs one integer
+formatting per message. Time is always passed in (seconds since the epoch, float or int):
+this module reads no clock.
+"""
+
+from __future__ import annotations
+
+import calendar
+import time
+
+_prefix_second = -1
+_prefix = b""
+
+
+def utc_timestamp(now: float, precision: int = 3) -> bytes:
+    """``YYYYMMDD-HH:MM:SS[.fff[fff[fff]]]`` for ``now`` (seconds since the epoch)."""
+    global _prefix_second, _prefix
+    sec = int(now)
+    if sec != _prefix_second:
+        _prefix = time.strftime("%Y%m%d-%H:%M:%S", time.gmtime(sec)).encode()
+        _prefix_second = sec
+    if precision == 3:
+        return _prefix + b".%03d" % int((now - sec) * 1000)
+    if precision == 0:
+        return _prefix
+    if precision == 6:
+        return _prefix + b".%06d" % int((now - sec) * 1_000_000)
+    return _prefix + b".%09d" % int((now - sec) * 1_000_000_000)
+
+
+_day_cache: dict[bytes, int] = {}
+
+
+def parse_utc_timestamp(value: bytes) -> float | None:
+    """Seconds since the epoch for a FIX UTCTimestamp, or None when it is malformed."""
+    n = len(value)
+    if n < 17 or value[8:9] != b"-" or value[11:12] != b":" or value[14:15] != b":":
+        return None
+    day = value[:8]
+    base = _day_cache.get(day)
+    if base is None:
+        if not day.isdigit():
+            return None
+        try:
+            base = calendar.timegm((int(day[:4]), int(day[4:6]), int(day[6:8]), 0, 0, 0))
+        except (ValueError, OverflowError):
+            return None
+        month, dom = int(day[4:6]), int(day[6:8])
+        if not (1 <= month <= 12 and 1 <= dom <= 31):
+            return None
+        if len(_day_cache) > 1000:
+            _day_cache.clear()
+        _day_cache[day] = base
+    hh, mm, ss = value[9:11], value[12:14], value[15:17]
+    if not (hh.isdigit() and mm.isdigit() and ss.isdigit()):
+        return None
+    h, m, s = int(hh), int(mm), int(ss)
+    if h > 23 or m > 59 or s > 60:
+        return None
+    frac = 0.0
+    if n > 17:
+        if value[17:18] != b"." or n - 18 not in (3, 6, 9) or not value[18:].isdigit():
+            return None
+        frac = int(value[18:]) / (10 ** (n - 18))
+    return base + h * 3600 + m * 60 + s + frac
