@@ -80,7 +80,8 @@ class FileStore:
         self.directory.mkdir(parents=True, exist_ok=True)
         prefix = store_file_prefix(session_id)
         self._paths = {
-            kind: self.directory / f"{prefix}.{kind}" for kind in ("seqnums", "body", "header", "session")
+            kind: self.directory / f"{prefix}.{kind}"
+            for kind in ("seqnums", "body", "header", "session")
         }
         self.sync_policy = sync
         self._pending_body: list[bytes] = []
