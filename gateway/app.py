@@ -63,13 +63,6 @@ async def serve(settings: GatewaySettings, stop: asyncio.Event) -> None:
 
 def run(settings: GatewaySettings) -> int:
     """Run until interrupted; returns the process exit status."""
-    try:
-        import uvloop
-
-        runner = uvloop.run
-    except ImportError:  # pragma: no cover - uvloop is a dependency
-        runner = asyncio.run
-
     async def main() -> None:
         stop = asyncio.Event()
         loop = asyncio.get_running_loop()
@@ -78,5 +71,7 @@ def run(settings: GatewaySettings) -> int:
                 loop.add_signal_handler(sig, stop.set)
         await serve(settings, stop)
 
-    runner(main())
+    import uvloop
+
+    uvloop.run(main())
     return 0
