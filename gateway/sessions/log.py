@@ -53,9 +53,12 @@ class FileLog:
             self._events.clear()
 
     def close(self) -> None:
+        if self._messages_fd < 0:
+            return
         self.flush()
         os.close(self._messages_fd)
         os.close(self._events_fd)
+        self._messages_fd = self._events_fd = -1
 
 
 class NullLog:

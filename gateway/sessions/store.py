@@ -229,6 +229,8 @@ class FileStore:
         self._load()
 
     def close(self) -> None:
+        if not self._fds:
+            return
         self.flush()
         self.sync()
         for fd in self._fds.values():

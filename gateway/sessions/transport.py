@@ -246,6 +246,7 @@ class Engine:
         self._timer_task: asyncio.Task[None] | None = None
         self._sync_task: asyncio.Task[None] | None = None
         self.running = False
+        self._stopped = False
         self.max_message_size = 1 << 20
         self.logon_timeout = 10.0
         self.tick = 0.5
@@ -364,6 +365,9 @@ class Engine:
 
     async def stop(self, timeout: float = 2.0) -> None:
         """Log out every logged-on session, wait for the replies, close everything."""
+        if self._stopped:
+            return
+        self._stopped = True
         self.running = False
         now = time.time()
         for runtime in self._runtimes.values():
