@@ -151,6 +151,18 @@ class _IntChoice(_Check):
         return value
 
 
+class _TagList(_Check):
+    allowed = "an array of FIX tag numbers (integers from 1 to 99999)"
+
+    def parse(self, value: object, base_dir: Path) -> frozenset[int]:
+        if not isinstance(value, list):
+            raise _Invalid(f"expected an array, got {_describe(value)}")
+        for item in value:
+            if isinstance(item, bool) or not isinstance(item, int) or not 1 <= item <= 99999:
+                raise _Invalid(f"{item!r} is not a tag number")
+        return frozenset(value)
+
+
 class _Bool(_Check):
     allowed = 'true or false (TOML booleans, not strings like "Y"/"N")'
 
@@ -368,6 +380,8 @@ class SessionSettings:
     validate_user_defined_fields: bool = _key("ValidateUserDefinedFields", _Bool(), True)
     validate_unordered_group_fields: bool = _key("ValidateUnorderedGroupFields", _Bool(), True)
     allow_unknown_msg_fields: bool = _key("AllowUnknownMsgFields", _Bool(), False)
+    # tags a counterparty may send on any message (LPs' custom tags), always accepted
+    user_defined_fields: frozenset[int] = _key("UserDefinedFields", _TagList(), frozenset())
     validate_incoming_message: bool = _key("ValidateIncomingMessage", _Bool(), True)
     check_comp_id: bool = _key("CheckCompID", _Bool(), True)
     check_latency: bool = _key("CheckLatency", _Bool(), True)

@@ -106,6 +106,7 @@ class Session:
             check_user_defined_fields=settings.validate_user_defined_fields,
             check_unordered_group_fields=settings.validate_unordered_group_fields,
             allow_unknown_msg_fields=settings.allow_unknown_msg_fields,
+            user_defined_fields=settings.user_defined_fields,
         )
         self.validate_incoming = settings.validate_incoming_message and settings.use_data_dictionary
         self.precision = settings.timestamp_precision

@@ -317,3 +317,29 @@ def test_fix42_session() -> None:
     pair.acc.receive(hb, now)
     (rr,) = frames(pair.acc.data_to_send())
     assert rr.get(16) == b"0"
+
+
+SPEC = Path(__file__).resolve().parents[2].parent / "shared" / "fix-spec" / "FIX44.xml"
+
+
+@pytest.mark.skipif(not SPEC.exists(), reason="FIX44.xml not found beside the repository")
+@pytest.mark.parametrize(
+    ("extra", "accepted"),
+    [({}, False), ({"UserDefinedFields": [7001]}, True), ({"ValidateUserDefinedFields": False}, True)],
+)
+def test_lp_custom_tags_and_per_session_relaxations(extra: dict[str, Any], accepted: bool) -> None:
+    from gateway.fix.dictionary import DataDictionary
+
+    dd = DataDictionary.load(SPEC)
+    acc = Session(settings("acceptor", **extra), MemoryStore(), dd)
+    pair = Pair(Session(settings("initiator"), MemoryStore()), acc)
+    pair.connect(T0)
+    pair.init.send(b"D", order_body("C1") + b"7001=LPTAG\x01", T0)
+    pair.pump(T0)
+    if accepted:
+        (msg,) = pair.app_messages("acc")
+        assert msg.get(7001) == b"LPTAG"
+    else:
+        assert pair.app_messages("acc") == []
+        reject = pair.wire[-1][1]
+        assert reject.msg_type == b"3" and reject.get(371) == b"7001" and reject.get(373) == b"0"
