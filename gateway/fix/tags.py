@@ -137,6 +137,7 @@ class MsgType:
     MARKET_DATA_INCREMENTAL_REFRESH = b"X"
     MARKET_DATA_REQUEST_REJECT = b"Y"
     SECURITY_DEFINITION = b"d"
+    DONT_KNOW_TRADE = b"Q"
 
 
 #: Session-level (admin) message types; everything else is an application message.
@@ -164,3 +165,15 @@ class BusinessRejectReason:
     CONDITIONALLY_REQUIRED_FIELD_MISSING = 5
     NOT_AUTHORIZED = 6
     DELIVERTO_FIRM_NOT_AVAILABLE_AT_THIS_TIME = 7
+
+
+# --- more application fields ----------------------------------------------------------
+ExecRefID = 19
+ExecInst = 18
+ExpireTime = 126
+MaxFloor = 111
+ClientID = 109
+OrdStatusReqID = 790
+DKReason = 127
+MDReqRejReason = 281
+NoRelatedSym = 146
