@@ -226,14 +226,31 @@ class Session:
         if self._log is not None:
             self._log("out", frame)
 
-    def send(self, msg_type: bytes, body: bytes, now: float, header: bytes = b"") -> int:
+    def send(
+        self, msg_type: bytes, body: bytes, now: float, header: bytes = b"", *, offline_ok: bool = False
+    ) -> int:
         """Send an application message; ``body`` is pre-encoded ``tag=value<SOH>`` bytes.
 
         ``header`` holds extra pre-encoded header fields (routing tags). Returns MsgSeqNum.
+        With ``offline_ok`` a message for a session that is not logged on is stored with its
+        sequence number and reaches the peer by ResendRequest (PossDupFlag=Y) when it
+        returns, as QuickFIX does; otherwise that raises NotLoggedOn.
         """
         if self.state != LOGGED_ON:
-            raise NotLoggedOn(f"{self.session_id} is {self.state}")
+            if not offline_ok:
+                raise NotLoggedOn(f"{self.session_id} is {self.state}")
+            return self._store_offline(msg_type, body, now, header)
         return self._send(msg_type, body, now, header)
+
+    def _store_offline(self, msg_type: bytes, body: bytes, now: float, header: bytes) -> int:
+        """Sequence and store a message while logged out; the peer gets it by resend."""
+        store = self.store
+        seq = store.next_sender_seq
+        store.store_sent(seq, self._frame(msg_type, seq, body, now, header))
+        store.next_sender_seq = seq + 1
+        if not self._outbound and self.on_outbound is not None:
+            self.on_outbound(self)
+        return seq
 
     def _send_logon(self, now: float, their_logon: Message | None) -> None:
         body = [b"98=0\x01108=%d\x01" % self.heart_bt_int]

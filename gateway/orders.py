@@ -1,0 +1,1279 @@
+"""Parent and child orders, the order state table, and fill aggregation — pure and synchronous.
+
+A parent order comes from an OMS; it is worked through child orders sent to LPs. Every
+(state, event) pair a parent can meet is listed in ``PARENT_TRANSITIONS`` (FIX 4.4 order
+state tables, Volume 4 Appendix D); anything not listed is answered as invalid, never
+silently ignored. Real-world oddities are rows of the table: fills after a cancel was
+requested or confirmed, busts and corrections after a fill, unsolicited cancels and
+restatements from an LP, LPs that vanish with children working.
+
+Quantities and prices are exact ints (``gateway.instruments``). Invariants kept at all
+times, and checked by ``ParentOrder.check()`` in tests:
+
+- cum_qty == sum of the children's cum_qty (busts and corrections included);
+- working_qty == sum of (qty - cum_qty) over children that are not terminal, and
+  cum_qty + working_qty <= qty: quantity is never routed twice, including to children
+  whose fate is unknown after an LP disconnect;
+- notional == sum of fill qty x price over the children.
+
+The book returns what must be sent as values (``Out``); it never performs I/O, reads no
+clock (``now`` is passed in), and calls the router only through the planner it is given.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from typing import Final, NamedTuple
+
+from gateway.fix.enums import CxlRejReason, ExecType, OrdRejReason, OrdStatus, OrdType, TimeInForce
+from gateway.fix.tags import MsgType
+from gateway.instruments import Instrument
+
+# --- parent states --------------------------------------------------------------------
+NEW: Final = "new"
+PARTIALLY_FILLED: Final = "partially_filled"
+PENDING_CANCEL: Final = "pending_cancel"
+PENDING_REPLACE: Final = "pending_replace"
+FILLED: Final = "filled"
+CANCELED: Final = "canceled"
+REJECTED: Final = "rejected"
+EXPIRED: Final = "expired"
+DONE_FOR_DAY: Final = "done_for_day"
+
+PARENT_STATES: Final = (
+    NEW,
+    PARTIALLY_FILLED,
+    PENDING_CANCEL,
+    PENDING_REPLACE,
+    FILLED,
+    CANCELED,
+    REJECTED,
+    EXPIRED,
+    DONE_FOR_DAY,
+)
+TERMINAL: Final = frozenset({FILLED, CANCELED, REJECTED, EXPIRED, DONE_FOR_DAY})
+ORD_STATUS: Final = {
+    NEW: OrdStatus.NEW,
+    PARTIALLY_FILLED: OrdStatus.PARTIALLY_FILLED,
+    PENDING_CANCEL: OrdStatus.PENDING_CANCEL,
+    PENDING_REPLACE: OrdStatus.PENDING_REPLACE,
+    FILLED: OrdStatus.FILLED,
+    CANCELED: OrdStatus.CANCELED,
+    REJECTED: OrdStatus.REJECTED,
+    EXPIRED: OrdStatus.EXPIRED,
+    DONE_FOR_DAY: OrdStatus.DONE_FOR_DAY,
+}
+
+# --- parent events --------------------------------------------------------------------
+EV_FILL: Final = "fill"  # a child fill
+EV_CHILD_DONE: Final = "child_done"  # a child ended (canceled/rejected/expired/filled)
+EV_BUST: Final = "bust"  # ExecType H from an LP
+EV_CORRECT: Final = "correct"  # ExecType G from an LP
+EV_CANCEL_REQUEST: Final = "cancel_request"
+EV_REPLACE_REQUEST: Final = "replace_request"
+EV_STATUS_REQUEST: Final = "status_request"
+EV_END_OF_DAY: Final = "end_of_day"
+EV_KILL: Final = "kill"  # kill switch: cancel what is working
+PARENT_EVENTS: Final = (
+    EV_FILL,
+    EV_CHILD_DONE,
+    EV_BUST,
+    EV_CORRECT,
+    EV_CANCEL_REQUEST,
+    EV_REPLACE_REQUEST,
+    EV_STATUS_REQUEST,
+    EV_END_OF_DAY,
+    EV_KILL,
+)
+
+_LIVE = (NEW, PARTIALLY_FILLED)
+_PENDING = (PENDING_CANCEL, PENDING_REPLACE)
+_DONE = (FILLED, CANCELED, EXPIRED, DONE_FOR_DAY)
+
+#: The state table: (state, event) -> handler name. Pairs not listed are invalid and are
+#: answered by ``OrderBook._invalid`` (a reject to the requester, an anomaly count).
+PARENT_TRANSITIONS: Final[dict[tuple[str, str], str]] = {
+    **{(s, EV_FILL): "_fill" for s in (*_LIVE, *_PENDING)},
+    **{(s, EV_FILL): "_late_fill" for s in (CANCELED, EXPIRED, DONE_FOR_DAY)},
+    **{(s, EV_CHILD_DONE): "_child_done" for s in (*_LIVE, *_PENDING, *_DONE)},
+    **{(s, EV_BUST): "_bust" for s in (*_LIVE, *_PENDING, *_DONE)},
+    **{(s, EV_CORRECT): "_correct" for s in (*_LIVE, *_PENDING, *_DONE)},
+    **{(s, EV_CANCEL_REQUEST): "_cancel_request" for s in _LIVE},
+    **{(s, EV_CANCEL_REQUEST): "_already_pending" for s in _PENDING},
+    **{(s, EV_CANCEL_REQUEST): "_too_late" for s in TERMINAL},
+    **{(s, EV_REPLACE_REQUEST): "_replace_request" for s in _LIVE},
+    **{(s, EV_REPLACE_REQUEST): "_already_pending" for s in _PENDING},
+    **{(s, EV_REPLACE_REQUEST): "_too_late" for s in TERMINAL},
+    **{(s, EV_STATUS_REQUEST): "_status" for s in PARENT_STATES},
+    **{(s, EV_END_OF_DAY): "_expire" for s in (*_LIVE, *_PENDING)},
+    **{(s, EV_END_OF_DAY): "_nothing" for s in TERMINAL},
+    **{(s, EV_KILL): "_kill" for s in (*_LIVE, PENDING_REPLACE)},
+    **{(s, EV_KILL): "_nothing" for s in (PENDING_CANCEL, *TERMINAL)},
+}
+# (a fill on a REJECTED parent cannot happen: a rejected parent never had a child)
+
+# --- child states ---------------------------------------------------------------------
+C_PENDING_NEW: Final = "pending_new"
+C_NEW: Final = "new"
+C_PARTIALLY_FILLED: Final = "partially_filled"
+C_PENDING_CANCEL: Final = "pending_cancel"
+C_UNKNOWN: Final = "unknown"  # the LP disconnected; asked with OrderStatusRequest on return
+C_FILLED: Final = "filled"
+C_CANCELED: Final = "canceled"
+C_REJECTED: Final = "rejected"
+C_EXPIRED: Final = "expired"
+CHILD_TERMINAL: Final = frozenset({C_FILLED, C_CANCELED, C_REJECTED, C_EXPIRED})
+
+
+class Out(NamedTuple):
+    """A message to send: to an OMS session (``"oms"``) or an LP (``"lp"``)."""
+
+    to: str
+    dest: str
+    msg_type: bytes
+    body: bytes
+
+
+class ChildPlan(NamedTuple):
+    """What the router wants sent: ``qty`` to ``lp`` at ``price`` (None = market)."""
+
+    lp: str
+    qty: int
+    price: int | None
+    tif: bytes = TimeInForce.IMMEDIATE_OR_CANCEL
+
+
+@dataclass(slots=True, eq=False)
+class Fill:
+    exec_id: bytes  # the LP's ExecID
+    qty: int
+    price: int
+    parent_exec_id: bytes  # the ExecID we reported to the OMS for it
+    busted: bool = False
+
+
+@dataclass(slots=True, eq=False)
+class ChildOrder:
+    child_id: bytes
+    parent: ParentOrder
+    lp: str
+    qty: int
+    price: int | None
+    tif: bytes
+    sent_at: float
+    state: str = C_PENDING_NEW
+    cum_qty: int = 0
+    notional: int = 0
+    lp_order_id: bytes = b""
+    acked_at: float | None = None
+    first_fill_at: float | None = None
+    done_at: float | None = None
+    cancel_sent: bool = False
+    status_asked: float | None = None
+    fills: list[Fill] = field(default_factory=list)
+    text: str = ""
+
+    @property
+    def leaves(self) -> int:
+        return 0 if self.state in CHILD_TERMINAL else self.qty - self.cum_qty
+
+
+@dataclass(slots=True, eq=False)
+class ParentOrder:
+    order_id: bytes
+    session: str
+    cl_ord_id: bytes
+    inst: Instrument
+    side: bytes
+    ord_type: bytes
+    tif: bytes
+    qty: int
+    price: int | None
+    created: float
+    account: bytes | None = None
+    profile: str = ""
+    arrival_mid: float | None = None
+    state: str = NEW
+    cum_qty: int = 0
+    notional: int = 0
+    working_qty: int = 0
+    orig_cl_ord_id: bytes | None = None
+    children: list[ChildOrder] = field(default_factory=list)
+    attempts: int = 0
+    # a pending cancel/replace: the request's ClOrdID and, for a replace, the new terms
+    pending_cl_ord_id: bytes | None = None
+    pending_qty: int | None = None
+    pending_price: int | None = None
+    cancel_reason: str = ""
+    text: str = ""
+    late_fills: int = 0
+
+    @property
+    def symbol(self) -> str:
+        return self.inst.symbol
+
+    @property
+    def leaves_qty(self) -> int:
+        return 0 if self.state in TERMINAL else self.qty - self.cum_qty
+
+    @property
+    def available_qty(self) -> int:
+        """What may still be routed: leaves not already working at an LP."""
+        if self.state not in _LIVE:
+            return 0
+        return self.qty - self.cum_qty - self.working_qty
+
+    @property
+    def is_buy(self) -> bool:
+        return self.side == b"1"
+
+    def check(self) -> None:
+        """Assert the invariants (tests call it after every step)."""
+        assert self.cum_qty == sum(c.cum_qty for c in self.children), "cum_qty != sum of children"
+        assert self.notional == sum(c.notional for c in self.children), "notional != sum of children"
+        working = sum(c.qty - c.cum_qty for c in self.children if c.state not in CHILD_TERMINAL)
+        assert self.working_qty == working, f"working_qty {self.working_qty} != {working}"
+        assert self.cum_qty + self.working_qty <= max(self.qty, self.cum_qty), "quantity routed twice"
+        assert 0 <= self.cum_qty, "negative cum_qty"
+
+
+Planner = Callable[[ParentOrder, int, float], list[ChildPlan]]
+
+
+def _no_route(parent: ParentOrder, available: int, now: float) -> list[ChildPlan]:
+    return []
+
+
+class OrderBook:
+    """All parent and child orders of the gateway, and what happens to them."""
+
+    def __init__(
+        self,
+        planner: Planner = _no_route,
+        *,
+        id_prefix: str = "GW",
+        max_attempts: int = 5,
+        timestamp: Callable[[float], bytes] | None = None,
+    ) -> None:
+        from gateway.fix.timeutil import utc_timestamp
+
+        self.planner = planner
+        self.id_prefix = id_prefix.encode()
+        self.max_attempts = max_attempts
+        self._ts = timestamp or utc_timestamp
+        self.parents: dict[bytes, ParentOrder] = {}  # by OrderID
+        self.by_cl_ord_id: dict[tuple[str, bytes], ParentOrder] = {}  # every ClOrdID seen
+        self.children: dict[bytes, ChildOrder] = {}  # by our child ClOrdID
+        self.lp_exec_ids: set[tuple[str, bytes]] = set()
+        self._next_id = 0
+        self.anomalies: list[str] = []
+        self.counters: dict[str, int] = {}
+        self.open_parents: dict[bytes, ParentOrder] = {}
+
+    # --- ids --------------------------------------------------------------------------
+    def _id(self, kind: bytes) -> bytes:
+        self._next_id += 1
+        return self.id_prefix + kind + b"%d" % self._next_id
+
+    def _count(self, name: str) -> None:
+        self.counters[name] = self.counters.get(name, 0) + 1
+
+    def _anomaly(self, text: str) -> None:
+        self._count("anomalies")
+        if len(self.anomalies) < 1000:
+            self.anomalies.append(text)
+
+    # --- reports to the OMS -----------------------------------------------------------
+    def _report(
+        self,
+        p: ParentOrder,
+        exec_type: bytes,
+        now: float,
+        *,
+        last_qty: int = 0,
+        last_px: int = 0,
+        text: str = "",
+        exec_ref_id: bytes | None = None,
+        rej_reason: int | None = None,
+        cl_ord_id: bytes | None = None,
+        orig_cl_ord_id: bytes | None = None,
+        ord_status: bytes | None = None,
+        exec_id: bytes | None = None,
+    ) -> Out:
+        inst = p.inst
+        status = ord_status if ord_status is not None else ORD_STATUS[p.state]
+        parts = [
+            b"37=",
+            p.order_id,
+            b"\x0111=",
+            cl_ord_id or p.cl_ord_id,
+            b"\x01",
+        ]
+        if orig_cl_ord_id:
+            parts += [b"41=", orig_cl_ord_id, b"\x01"]
+        parts += [
+            b"17=",
+            exec_id or self._id(b"E"),
+            b"\x01150=",
+            exec_type,
+            b"\x0139=",
+            status,
+            b"\x01",
+        ]
+        if p.account:
+            parts += [b"1=", p.account, b"\x01"]
+        parts += [
+            b"55=",
+            inst.symbol.encode(),
+            b"\x0154=",
+            p.side,
+            b"\x0138=",
+            inst.fmt_qty(p.qty),
+            b"\x0140=",
+            p.ord_type,
+            b"\x01",
+        ]
+        if p.price is not None:
+            parts += [b"44=", inst.fmt_price(p.price), b"\x01"]
+        parts += [b"59=", p.tif, b"\x01"]
+        if last_qty:
+            parts += [b"32=", inst.fmt_qty(last_qty), b"\x0131=", inst.fmt_price(last_px), b"\x01"]
+        parts += [
+            b"151=",
+            inst.fmt_qty(p.leaves_qty),
+            b"\x0114=",
+            inst.fmt_qty(p.cum_qty),
+            b"\x016=",
+            inst.fmt_avg_px(p.notional, p.cum_qty),
+            b"\x01",
+        ]
+        if exec_ref_id:
+            parts += [b"19=", exec_ref_id, b"\x01"]
+        if rej_reason is not None:
+            parts += [b"103=%d\x01" % rej_reason]
+        if text:
+            parts += [b"58=", text.encode("latin-1", "replace"), b"\x01"]
+        parts += [b"60=", self._ts(now), b"\x01"]
+        return Out("oms", p.session, MsgType.EXECUTION_REPORT, b"".join(parts))
+
+    def _cancel_reject(
+        self,
+        session: str,
+        cl_ord_id: bytes,
+        orig: bytes,
+        order_id: bytes,
+        status: bytes,
+        response_to: bytes,
+        reason: int,
+        text: str,
+    ) -> Out:
+        body = (
+            b"37="
+            + (order_id or b"NONE")
+            + b"\x0111="
+            + cl_ord_id
+            + b"\x0141="
+            + orig
+            + b"\x0139="
+            + status
+            + b"\x01434="
+            + response_to
+            + b"\x01102=%d\x01" % reason
+            + b"58="
+            + text.encode("latin-1", "replace")
+            + b"\x01"
+        )
+        return Out("oms", session, MsgType.ORDER_CANCEL_REJECT, body)
+
+    # --- new parent orders ------------------------------------------------------------
+    def is_duplicate(self, session: str, cl_ord_id: bytes) -> ParentOrder | None:
+        return self.by_cl_ord_id.get((session, cl_ord_id))
+
+    def reject_new(
+        self,
+        session: str,
+        cl_ord_id: bytes,
+        inst: Instrument | None,
+        symbol: bytes,
+        side: bytes,
+        qty_raw: bytes,
+        ord_type: bytes,
+        reason: int,
+        text: str,
+        now: float,
+    ) -> Out:
+        """ExecutionReport 150=8 for a NewOrderSingle we did not accept (no parent kept)."""
+        self._count("parents_rejected")
+        order_id = b"NONE"
+        body = (
+            b"37="
+            + order_id
+            + b"\x0111="
+            + cl_ord_id
+            + b"\x0117="
+            + self._id(b"E")
+            + b"\x01150=8\x0139=8\x0155="
+            + symbol
+            + b"\x0154="
+            + (side or b"1")
+            + b"\x0138="
+            + (qty_raw or b"0")
+            + b"\x0140="
+            + (ord_type or b"2")
+            + b"\x01151=0\x0114=0\x016=0\x01103=%d\x01" % reason
+            + b"58="
+            + text.encode("latin-1", "replace")
+            + b"\x0160="
+            + self._ts(now)
+            + b"\x01"
+        )
+        return Out("oms", session, MsgType.EXECUTION_REPORT, body)
+
+    def new_parent(
+        self,
+        session: str,
+        cl_ord_id: bytes,
+        inst: Instrument,
+        side: bytes,
+        ord_type: bytes,
+        tif: bytes,
+        qty: int,
+        price: int | None,
+        now: float,
+        *,
+        account: bytes | None = None,
+        profile: str = "",
+        arrival_mid: float | None = None,
+    ) -> tuple[ParentOrder, list[Out]]:
+        """Accept a parent order (checks are done): acknowledge it and route it."""
+        p = ParentOrder(
+            self._id(b"O"),
+            session,
+            cl_ord_id,
+            inst,
+            side,
+            ord_type,
+            tif,
+            qty,
+            price,
+            now,
+            account=account,
+            profile=profile,
+            arrival_mid=arrival_mid,
+        )
+        self.parents[p.order_id] = p
+        self.open_parents[p.order_id] = p
+        self.by_cl_ord_id[(session, cl_ord_id)] = p
+        self._count("parents_accepted")
+        out = [self._report(p, ExecType.NEW, now)]
+        self._route(p, now, out)
+        return p, out
+
+    # --- routing ------------------------------------------------------------------------
+    def _route(self, p: ParentOrder, now: float, out: list[Out]) -> None:
+        """Send what the planner wants for the available quantity; finish IOC/FOK parents."""
+        available = p.available_qty
+        if available > 0 and p.attempts < self.max_attempts:
+            plans = self.planner(p, available, now)
+            if plans:
+                p.attempts += 1
+                for plan in plans:
+                    qty = min(plan.qty, p.available_qty)
+                    if qty <= 0:
+                        continue
+                    price = plan.price
+                    if p.price is not None and (
+                        price is None or (price > p.price if p.is_buy else price < p.price)
+                    ):
+                        price = p.price  # never through the parent's limit
+                    out.append(self._send_child(p, plan.lp, qty, price, plan.tif, now))
+        if (
+            p.working_qty == 0
+            and p.state in _LIVE
+            and p.tif
+            in (
+                TimeInForce.IMMEDIATE_OR_CANCEL,
+                TimeInForce.FILL_OR_KILL,
+            )
+        ):
+            # nothing at any LP and nothing more will be tried: the rest is canceled
+            if p.cum_qty < p.qty:
+                self._finish(
+                    p, CANCELED, now, out, text=p.cancel_reason or "no more liquidity for IOC/FOK order"
+                )
+
+    def _send_child(
+        self, p: ParentOrder, lp: str, qty: int, price: int | None, tif: bytes, now: float
+    ) -> Out:
+        child = ChildOrder(self._id(b"C"), p, lp, qty, price, tif, now)
+        p.children.append(child)
+        p.working_qty += qty
+        self.children[child.child_id] = child
+        self._count("children_sent")
+        inst = p.inst
+        parts = [
+            b"11=",
+            child.child_id,
+            b"\x0121=1\x0155=",
+            inst.symbol.encode(),
+            b"\x0154=",
+            p.side,
+            b"\x0138=",
+            inst.fmt_qty(qty),
+        ]
+        if price is None:
+            parts.append(b"\x0140=1")
+        else:
+            parts += [b"\x0140=2\x0144=", inst.fmt_price(price)]
+        parts += [b"\x0159=", tif, b"\x0160=", self._ts(now), b"\x01"]
+        return Out("lp", lp, MsgType.NEW_ORDER_SINGLE, b"".join(parts))
+
+    def route_idle(self, now: float) -> list[Out]:
+        """Give working DAY parents with unrouted quantity another chance (call from a timer)."""
+        out: list[Out] = []
+        for p in list(self.open_parents.values()):
+            if p.state in _LIVE and p.available_qty > 0 and p.working_qty == 0:
+                p.attempts = 0
+                self._route(p, now, out)
+        return out
+
+    # --- dispatch through the table -------------------------------------------------------
+    def _apply(self, p: ParentOrder, event: str, now: float, out: list[Out], *args: object) -> None:
+        handler = PARENT_TRANSITIONS.get((p.state, event))
+        if handler is None:
+            self._invalid(p, event, now, out, *args)
+            return
+        getattr(self, handler)(p, now, out, *args)
+
+    def _invalid(self, p: ParentOrder, event: str, now: float, out: list[Out], *args: object) -> None:
+        self._anomaly(f"{p.order_id.decode()} in state {p.state}: unexpected event {event}")
+
+    def _nothing(self, p: ParentOrder, now: float, out: list[Out], *args: object) -> None:
+        """A valid pair that needs no action (e.g. end of day on a filled order)."""
+
+    # --- OMS requests -------------------------------------------------------------------
+    def cancel_request(self, session: str, cl_ord_id: bytes, orig: bytes, now: float) -> list[Out]:
+        out: list[Out] = []
+        p = self.by_cl_ord_id.get((session, orig))
+        if p is None:
+            out.append(
+                self._cancel_reject(
+                    session,
+                    cl_ord_id,
+                    orig,
+                    b"NONE",
+                    OrdStatus.REJECTED,
+                    b"1",
+                    CxlRejReason.UNKNOWN_ORDER,
+                    f"unknown order: OrigClOrdID {orig.decode('latin-1')}",
+                )
+            )
+            return out
+        if (session, cl_ord_id) in self.by_cl_ord_id:
+            out.append(
+                self._cancel_reject(
+                    session,
+                    cl_ord_id,
+                    orig,
+                    p.order_id,
+                    ORD_STATUS[p.state],
+                    b"1",
+                    CxlRejReason.DUPLICATE_CLORDID,
+                    f"duplicate ClOrdID {cl_ord_id.decode('latin-1')}",
+                )
+            )
+            return out
+        self._apply(p, EV_CANCEL_REQUEST, now, out, cl_ord_id, orig, b"1")
+        return out
+
+    def replace_request(
+        self, session: str, cl_ord_id: bytes, orig: bytes, qty: int, price: int | None, now: float
+    ) -> list[Out]:
+        out: list[Out] = []
+        p = self.by_cl_ord_id.get((session, orig))
+        if p is None:
+            out.append(
+                self._cancel_reject(
+                    session,
+                    cl_ord_id,
+                    orig,
+                    b"NONE",
+                    OrdStatus.REJECTED,
+                    b"2",
+                    CxlRejReason.UNKNOWN_ORDER,
+                    f"unknown order: OrigClOrdID {orig.decode('latin-1')}",
+                )
+            )
+            return out
+        if (session, cl_ord_id) in self.by_cl_ord_id:
+            out.append(
+                self._cancel_reject(
+                    session,
+                    cl_ord_id,
+                    orig,
+                    p.order_id,
+                    ORD_STATUS[p.state],
+                    b"2",
+                    CxlRejReason.DUPLICATE_CLORDID,
+                    f"duplicate ClOrdID {cl_ord_id.decode('latin-1')}",
+                )
+            )
+            return out
+        self._apply(p, EV_REPLACE_REQUEST, now, out, cl_ord_id, orig, b"2", qty, price)
+        return out
+
+    def status_request(self, session: str, cl_ord_id: bytes, now: float) -> list[Out]:
+        p = self.by_cl_ord_id.get((session, cl_ord_id))
+        if p is None:
+            return [
+                Out(
+                    "oms",
+                    session,
+                    MsgType.EXECUTION_REPORT,
+                    (
+                        b"37=NONE\x0111="
+                        + cl_ord_id
+                        + b"\x0117="
+                        + self._id(b"E")
+                        + b"\x01150=I\x0139=8\x0155=NONE\x0154=1\x01151=0\x0114=0\x016=0\x01103=5\x01"
+                        + b"58=unknown order\x0160="
+                        + self._ts(now)
+                        + b"\x01"
+                    ),
+                )
+            ]
+        out: list[Out] = []
+        self._apply(p, EV_STATUS_REQUEST, now, out, cl_ord_id)
+        return out
+
+    def _status(self, p: ParentOrder, now: float, out: list[Out], cl_ord_id: bytes) -> None:
+        out.append(self._report(p, ExecType.ORDER_STATUS, now, cl_ord_id=cl_ord_id))
+
+    def _too_late(
+        self,
+        p: ParentOrder,
+        now: float,
+        out: list[Out],
+        cl_ord_id: bytes,
+        orig: bytes,
+        response_to: bytes,
+        *rest: object,
+    ) -> None:
+        self.by_cl_ord_id[(p.session, cl_ord_id)] = p
+        out.append(
+            self._cancel_reject(
+                p.session,
+                cl_ord_id,
+                orig,
+                p.order_id,
+                ORD_STATUS[p.state],
+                response_to,
+                CxlRejReason.TOO_LATE_TO_CANCEL,
+                f"too late: order is {p.state.replace('_', ' ')}",
+            )
+        )
+
+    def _already_pending(
+        self,
+        p: ParentOrder,
+        now: float,
+        out: list[Out],
+        cl_ord_id: bytes,
+        orig: bytes,
+        response_to: bytes,
+        *rest: object,
+    ) -> None:
+        self.by_cl_ord_id[(p.session, cl_ord_id)] = p
+        out.append(
+            self._cancel_reject(
+                p.session,
+                cl_ord_id,
+                orig,
+                p.order_id,
+                ORD_STATUS[p.state],
+                response_to,
+                CxlRejReason.ALREADY_PENDING,
+                f"order is already {p.state.replace('_', ' ')}",
+            )
+        )
+
+    def _cancel_request(
+        self, p: ParentOrder, now: float, out: list[Out], cl_ord_id: bytes, orig: bytes, response_to: bytes
+    ) -> None:
+        self.by_cl_ord_id[(p.session, cl_ord_id)] = p
+        if p.working_qty == 0:
+            p.orig_cl_ord_id = p.cl_ord_id
+            p.cl_ord_id = cl_ord_id
+            self._finish(p, CANCELED, now, out, orig=orig, text="canceled on request")
+            return
+        p.pending_cl_ord_id = cl_ord_id
+        p.state = PENDING_CANCEL
+        out.append(self._report(p, ExecType.PENDING_CANCEL, now, cl_ord_id=cl_ord_id, orig_cl_ord_id=orig))
+        self._cancel_children(p, now, out)
+
+    def _replace_request(
+        self,
+        p: ParentOrder,
+        now: float,
+        out: list[Out],
+        cl_ord_id: bytes,
+        orig: bytes,
+        response_to: bytes,
+        qty: int,
+        price: int | None,
+    ) -> None:
+        self.by_cl_ord_id[(p.session, cl_ord_id)] = p
+        if qty <= p.cum_qty:
+            out.append(
+                self._cancel_reject(
+                    p.session,
+                    cl_ord_id,
+                    orig,
+                    p.order_id,
+                    ORD_STATUS[p.state],
+                    b"2",
+                    CxlRejReason.BROKER_OPTION,
+                    f"new OrderQty {p.inst.fmt_qty(qty).decode()} is not above the filled "
+                    f"quantity {p.inst.fmt_qty(p.cum_qty).decode()}",
+                )
+            )
+            return
+        if (price is None) != (p.price is None):
+            out.append(
+                self._cancel_reject(
+                    p.session,
+                    cl_ord_id,
+                    orig,
+                    p.order_id,
+                    ORD_STATUS[p.state],
+                    b"2",
+                    CxlRejReason.BROKER_OPTION,
+                    "OrdType cannot change on replace",
+                )
+            )
+            return
+        p.pending_cl_ord_id = cl_ord_id
+        p.pending_qty = qty
+        p.pending_price = price
+        if p.working_qty == 0:
+            self._apply_replace(p, now, out)
+            return
+        p.state = PENDING_REPLACE
+        out.append(self._report(p, ExecType.PENDING_REPLACE, now, cl_ord_id=cl_ord_id, orig_cl_ord_id=orig))
+        self._cancel_children(p, now, out)
+
+    def _apply_replace(self, p: ParentOrder, now: float, out: list[Out]) -> None:
+        assert p.pending_cl_ord_id is not None and p.pending_qty is not None
+        orig = p.cl_ord_id
+        p.orig_cl_ord_id = orig
+        p.cl_ord_id = p.pending_cl_ord_id
+        p.qty = p.pending_qty
+        p.price = p.pending_price
+        p.pending_cl_ord_id = p.pending_qty = p.pending_price = None
+        p.state = PARTIALLY_FILLED if p.cum_qty else NEW
+        p.attempts = 0
+        out.append(self._report(p, ExecType.REPLACED, now, orig_cl_ord_id=orig))
+        self._count("parents_replaced")
+        self._route(p, now, out)
+
+    def _cancel_children(self, p: ParentOrder, now: float, out: list[Out]) -> None:
+        """Ask LPs to cancel working children that will not end by themselves (not IOC/FOK)."""
+        for c in p.children:
+            if c.state in CHILD_TERMINAL or c.cancel_sent or c.state == C_UNKNOWN:
+                continue
+            if c.tif in (TimeInForce.IMMEDIATE_OR_CANCEL, TimeInForce.FILL_OR_KILL):
+                continue  # it ends on its own within the LP's answer
+            c.cancel_sent = True
+            c.state = C_PENDING_CANCEL if c.state != C_PENDING_NEW else c.state
+            out.append(
+                Out(
+                    "lp",
+                    c.lp,
+                    MsgType.ORDER_CANCEL_REQUEST,
+                    (
+                        b"41="
+                        + c.child_id
+                        + b"\x0111="
+                        + c.child_id
+                        + b"-X\x0155="
+                        + p.inst.symbol.encode()
+                        + b"\x0154="
+                        + p.side
+                        + b"\x0138="
+                        + p.inst.fmt_qty(c.qty)
+                        + b"\x0160="
+                        + self._ts(now)
+                        + b"\x01"
+                    ),
+                )
+            )
+
+    def kill(self, p: ParentOrder, now: float, reason: str) -> list[Out]:
+        out: list[Out] = []
+        p.cancel_reason = reason
+        self._apply(p, EV_KILL, now, out)
+        return out
+
+    def _kill(self, p: ParentOrder, now: float, out: list[Out]) -> None:
+        if p.state == PENDING_REPLACE:
+            assert p.pending_cl_ord_id is not None
+            out.append(
+                self._cancel_reject(
+                    p.session,
+                    p.pending_cl_ord_id,
+                    p.cl_ord_id,
+                    p.order_id,
+                    OrdStatus.PENDING_CANCEL,
+                    b"2",
+                    CxlRejReason.BROKER_OPTION,
+                    f"replace abandoned: {p.cancel_reason}",
+                )
+            )
+            p.pending_cl_ord_id = p.pending_qty = p.pending_price = None
+        if p.working_qty == 0:
+            self._finish(p, CANCELED, now, out, text=p.cancel_reason)
+            return
+        p.state = PENDING_CANCEL
+        out.append(self._report(p, ExecType.PENDING_CANCEL, now, text=p.cancel_reason))
+        self._cancel_children(p, now, out)
+
+    def end_of_day(self, now: float) -> list[Out]:
+        out: list[Out] = []
+        for p in list(self.open_parents.values()):
+            self._apply(p, EV_END_OF_DAY, now, out)
+        return out
+
+    def _expire(self, p: ParentOrder, now: float, out: list[Out]) -> None:
+        if p.working_qty:
+            p.cancel_reason = "end of day"
+            self._cancel_children(p, now, out)
+        self._finish(p, EXPIRED, now, out, text="end of day")
+
+    # --- finishing --------------------------------------------------------------------------
+    def _finish(
+        self,
+        p: ParentOrder,
+        state: str,
+        now: float,
+        out: list[Out],
+        *,
+        orig: bytes | None = None,
+        text: str = "",
+    ) -> None:
+        exec_type = {
+            CANCELED: ExecType.CANCELED,
+            FILLED: ExecType.TRADE,
+            EXPIRED: ExecType.EXPIRED,
+            DONE_FOR_DAY: ExecType.DONE_FOR_DAY,
+        }[state]
+        if state == CANCELED and p.cum_qty >= p.qty:
+            state = FILLED
+        p.state = state
+        self.open_parents.pop(p.order_id, None)
+        self._count(f"parents_{state}")
+        if state != FILLED:
+            out.append(self._report(p, exec_type, now, orig_cl_ord_id=orig, text=text))
+
+    # --- LP reports ---------------------------------------------------------------------------
+    def child(self, child_id: bytes) -> ChildOrder | None:
+        return self.children.get(child_id)
+
+    def on_child_ack(self, c: ChildOrder, lp_order_id: bytes, now: float) -> list[Out]:
+        if c.state == C_PENDING_NEW:
+            c.state = C_NEW
+        if c.acked_at is None:
+            c.acked_at = now
+        if lp_order_id:
+            c.lp_order_id = lp_order_id
+        return []
+
+    def on_child_fill(
+        self,
+        c: ChildOrder,
+        exec_id: bytes,
+        qty: int,
+        price: int,
+        now: float,
+        *,
+        lp_cum_qty: int | None = None,
+    ) -> list[Out]:
+        """A fill from an LP. Overfills are cut to the child's quantity and counted."""
+        out: list[Out] = []
+        key = (c.lp, exec_id)
+        if key in self.lp_exec_ids:
+            self._count("duplicate_fills_ignored")
+            return out
+        self.lp_exec_ids.add(key)
+        p = c.parent
+        room = c.qty - c.cum_qty
+        if qty > room:
+            self._anomaly(f"{c.lp} filled {qty} on child {c.child_id.decode()} with only {room} left")
+            qty = room
+            if qty <= 0:
+                return out
+        was_terminal = c.state in CHILD_TERMINAL
+        if was_terminal and qty > p.qty - p.cum_qty - p.working_qty:
+            # a late fill that would overfill the parent (its quantity was routed again):
+            # refuse it with DontKnowTrade and leave it to people, never report an overfill
+            self._anomaly(
+                f"{c.lp} late fill {exec_id.decode('latin-1')} on {c.child_id.decode()} refused (DK)"
+            )
+            self._count("late_fills_refused")
+            out.append(self.dont_know_trade(c, exec_id, qty, price, b"C", "late fill exceeds what is left"))
+            return out
+        if c.first_fill_at is None:
+            c.first_fill_at = now
+        if c.acked_at is None:
+            c.acked_at = now
+        c.cum_qty += qty
+        c.notional += qty * price
+        p.cum_qty += qty
+        p.notional += qty * price
+        if not was_terminal:
+            p.working_qty -= qty
+        parent_exec_id = self._id(b"E")
+        c.fills.append(Fill(exec_id, qty, price, parent_exec_id))
+        if not was_terminal:
+            c.state = C_FILLED if c.cum_qty >= c.qty else C_PARTIALLY_FILLED
+            if c.state == C_FILLED:
+                c.done_at = now
+        else:
+            self._count("late_fills")
+            p.late_fills += 1
+        self._apply(p, EV_FILL, now, out, c, qty, price, parent_exec_id)
+        if c.state == C_FILLED and not was_terminal:
+            self._apply(p, EV_CHILD_DONE, now, out, c)
+        return out
+
+    def _fill(
+        self, p: ParentOrder, now: float, out: list[Out], c: ChildOrder, qty: int, price: int, exec_id: bytes
+    ) -> None:
+        if p.cum_qty >= p.qty:
+            p.state = FILLED
+            self.open_parents.pop(p.order_id, None)
+            self._count("parents_filled")
+            out.append(self._report(p, ExecType.TRADE, now, last_qty=qty, last_px=price, exec_id=exec_id))
+            if p.pending_cl_ord_id is not None:
+                response = b"1" if p.pending_qty is None else b"2"
+                out.append(
+                    self._cancel_reject(
+                        p.session,
+                        p.pending_cl_ord_id,
+                        p.cl_ord_id,
+                        p.order_id,
+                        OrdStatus.FILLED,
+                        response,
+                        CxlRejReason.TOO_LATE_TO_CANCEL,
+                        "too late: order is filled",
+                    )
+                )
+                p.pending_cl_ord_id = p.pending_qty = p.pending_price = None
+            return
+        if p.state == NEW:
+            p.state = PARTIALLY_FILLED
+        out.append(self._report(p, ExecType.TRADE, now, last_qty=qty, last_px=price, exec_id=exec_id))
+
+    def _late_fill(
+        self, p: ParentOrder, now: float, out: list[Out], c: ChildOrder, qty: int, price: int, exec_id: bytes
+    ) -> None:
+        # A fill after the parent was confirmed canceled: it happened at the LP, so the OMS
+        # is told; the parent stays done with its leaves at 0.
+        self._count("fills_after_done")
+        p.late_fills += 1
+        if p.cum_qty >= p.qty:
+            p.state = FILLED
+        out.append(
+            self._report(
+                p,
+                ExecType.TRADE,
+                now,
+                last_qty=qty,
+                last_px=price,
+                exec_id=exec_id,
+                text="fill reported by the LP after the order was done",
+            )
+        )
+
+    def on_child_done(self, c: ChildOrder, state: str, now: float, text: str = "") -> list[Out]:
+        """A child ended without more fills coming (canceled, rejected, expired)."""
+        out: list[Out] = []
+        if c.state in CHILD_TERMINAL:
+            return out
+        p = c.parent
+        p.working_qty -= c.qty - c.cum_qty
+        c.state = state
+        c.done_at = now
+        c.text = text
+        self._count(f"children_{state}")
+        self._apply(p, EV_CHILD_DONE, now, out, c)
+        return out
+
+    def _child_done(self, p: ParentOrder, now: float, out: list[Out], c: ChildOrder) -> None:
+        if p.working_qty > 0:
+            if p.state in _LIVE:
+                self._route(p, now, out)  # re-route what came back while others work
+            return
+        if p.state == PENDING_CANCEL:
+            orig = None
+            if p.pending_cl_ord_id is not None:  # a cancel the OMS asked for (not a kill)
+                orig = p.orig_cl_ord_id = p.cl_ord_id
+                p.cl_ord_id = p.pending_cl_ord_id
+                p.pending_cl_ord_id = None
+            self._finish(p, CANCELED, now, out, orig=orig, text=p.cancel_reason or "canceled on request")
+        elif p.state == PENDING_REPLACE:
+            self._apply_replace(p, now, out)
+        elif p.state in _LIVE:
+            if p.cum_qty >= p.qty:
+                return
+            self._route(p, now, out)
+
+    def on_child_restated(self, c: ChildOrder, leaves: int, now: float) -> list[Out]:
+        """The LP reduced the child's leaves (ExecType D): route the difference elsewhere."""
+        out: list[Out] = []
+        if c.state in CHILD_TERMINAL:
+            return out
+        current = c.qty - c.cum_qty
+        if 0 <= leaves < current:
+            c.qty = c.cum_qty + leaves
+            c.parent.working_qty -= current - leaves
+            if leaves == 0:
+                c.state = C_CANCELED
+                c.done_at = now
+            self._apply(c.parent, EV_CHILD_DONE, now, out, c)
+        return out
+
+    def on_child_bust(self, c: ChildOrder, exec_ref_id: bytes, now: float) -> list[Out]:
+        out: list[Out] = []
+        fill = next((f for f in c.fills if f.exec_id == exec_ref_id and not f.busted), None)
+        if fill is None:
+            self._anomaly(
+                f"{c.lp} busted unknown fill {exec_ref_id.decode('latin-1')} on {c.child_id.decode()}"
+            )
+            return out
+        fill.busted = True
+        p = c.parent
+        c.cum_qty -= fill.qty
+        c.notional -= fill.qty * fill.price
+        p.cum_qty -= fill.qty
+        p.notional -= fill.qty * fill.price
+        self._count("busts")
+        self._apply(p, EV_BUST, now, out, c, fill)
+        return out
+
+    def _bust(self, p: ParentOrder, now: float, out: list[Out], c: ChildOrder, fill: Fill) -> None:
+        if c.state == C_FILLED:
+            c.state = C_CANCELED  # the child is done; its busted quantity is not working
+        if p.state == FILLED:
+            # a DAY order comes back to life and is worked again; IOC/FOK stay done
+            if p.tif in (TimeInForce.DAY, TimeInForce.GOOD_TILL_CANCEL):
+                p.state = PARTIALLY_FILLED if p.cum_qty else NEW
+                self.open_parents[p.order_id] = p
+            else:
+                p.state = CANCELED
+        elif p.state == PARTIALLY_FILLED and p.cum_qty == 0:
+            p.state = NEW
+        out.append(
+            self._report(
+                p,
+                ExecType.TRADE_CANCEL,
+                now,
+                last_qty=fill.qty,
+                last_px=fill.price,
+                exec_ref_id=fill.parent_exec_id,
+                text="trade busted by the LP",
+            )
+        )
+        if (
+            p.state in _LIVE
+            and p.working_qty == 0
+            and p.tif in (TimeInForce.DAY, TimeInForce.GOOD_TILL_CANCEL)
+        ):
+            p.attempts = 0
+            self._route(p, now, out)
+
+    def on_child_correct(
+        self, c: ChildOrder, exec_ref_id: bytes, qty: int, price: int, now: float
+    ) -> list[Out]:
+        out: list[Out] = []
+        fill = next((f for f in c.fills if f.exec_id == exec_ref_id and not f.busted), None)
+        if fill is None:
+            self._anomaly(
+                f"{c.lp} corrected unknown fill {exec_ref_id.decode('latin-1')} on {c.child_id.decode()}"
+            )
+            return out
+        if qty <= 0 or c.cum_qty - fill.qty + qty > c.qty:
+            self._anomaly(f"{c.lp} correction to an impossible quantity on {c.child_id.decode()}")
+            return out
+        p = c.parent
+        dq = qty - fill.qty
+        dn = qty * price - fill.qty * fill.price
+        c.cum_qty += dq
+        c.notional += dn
+        p.cum_qty += dq
+        p.notional += dn
+        if c.state not in CHILD_TERMINAL:
+            p.working_qty -= dq
+        fill.qty, fill.price = qty, price
+        self._count("corrections")
+        self._apply(p, EV_CORRECT, now, out, c, fill)
+        return out
+
+    def _correct(self, p: ParentOrder, now: float, out: list[Out], c: ChildOrder, fill: Fill) -> None:
+        if p.state in (FILLED, PARTIALLY_FILLED, NEW):
+            if p.cum_qty >= p.qty:
+                p.state = FILLED
+            elif p.state == FILLED:
+                p.state = PARTIALLY_FILLED
+        out.append(
+            self._report(
+                p,
+                ExecType.TRADE_CORRECT,
+                now,
+                last_qty=fill.qty,
+                last_px=fill.price,
+                exec_ref_id=fill.parent_exec_id,
+                text="trade corrected by the LP",
+            )
+        )
+
+    def dont_know_trade(
+        self,
+        c: ChildOrder | None,
+        exec_id: bytes,
+        qty: int,
+        price: int,
+        reason: bytes,
+        text: str,
+        *,
+        lp: str = "",
+        order_id: bytes = b"NONE",
+        symbol: bytes = b"NONE",
+        side: bytes = b"1",
+        inst: Instrument | None = None,
+    ) -> Out:
+        """DontKnowTrade (35=Q) to an LP for an execution we cannot accept."""
+        if c is not None:
+            lp, order_id = c.lp, c.lp_order_id or b"NONE"
+            symbol, side, inst = c.parent.inst.symbol.encode(), c.parent.side, c.parent.inst
+        qty_b = inst.fmt_qty(qty) if inst else b"%d" % qty
+        px_b = inst.fmt_price(price) if inst else b"%d" % price
+        return Out(
+            "lp",
+            lp,
+            MsgType.DONT_KNOW_TRADE,
+            (
+                b"37="
+                + order_id
+                + b"\x0117="
+                + exec_id
+                + b"\x01127="
+                + reason
+                + b"\x0155="
+                + symbol
+                + b"\x0154="
+                + side
+                + b"\x0132="
+                + qty_b
+                + b"\x0131="
+                + px_b
+                + b"\x0158="
+                + text.encode("latin-1", "replace")
+                + b"\x01"
+            ),
+        )
+
+    # --- LP sessions coming and going --------------------------------------------------------
+    def lp_disconnected(self, lp: str, now: float) -> int:
+        """Children working at ``lp`` become unknown: not re-routed until the LP answers."""
+        n = 0
+        for c in self.children.values():
+            if c.lp == lp and c.state not in CHILD_TERMINAL and c.state != C_UNKNOWN:
+                c.state = C_UNKNOWN
+                c.status_asked = None
+                n += 1
+        return n
+
+    def unknown_children(self, lp: str) -> list[ChildOrder]:
+        return [c for c in self.children.values() if c.lp == lp and c.state == C_UNKNOWN]
+
+    def status_request_for(self, c: ChildOrder, now: float) -> Out:
+        c.status_asked = now
+        return Out(
+            "lp",
+            c.lp,
+            MsgType.ORDER_STATUS_REQUEST,
+            (
+                b"11="
+                + c.child_id
+                + b"\x0155="
+                + c.parent.inst.symbol.encode()
+                + b"\x0154="
+                + c.parent.side
+                + b"\x01790="
+                + c.child_id
+                + b"\x01"
+            ),
+        )
+
+    def on_child_status(
+        self,
+        c: ChildOrder,
+        ord_status: bytes,
+        lp_cum_qty: int,
+        lp_avg_px: int | None,
+        known: bool,
+        now: float,
+    ) -> list[Out]:
+        """The LP's answer to an OrderStatusRequest: reconcile what we missed."""
+        out: list[Out] = []
+        if not known:
+            # the LP never saw it (or lost it): nothing was filled; the quantity is free
+            if c.state not in CHILD_TERMINAL:
+                out += self.on_child_done(c, C_REJECTED, now, "unknown to the LP after reconnect")
+            return out
+        if lp_cum_qty > c.cum_qty:
+            missing = lp_cum_qty - c.cum_qty
+            if lp_avg_px is not None:
+                # price of the missed part: what makes the LP's average come out right
+                total = lp_avg_px * lp_cum_qty
+                px = max(1, round((total - c.notional) / missing))
+            else:
+                px = c.price or 0
+            out += self.on_child_fill(c, b"RECON-" + c.child_id + b"-%d" % lp_cum_qty, missing, px, now)
+        if ord_status in (
+            OrdStatus.FILLED,
+            OrdStatus.CANCELED,
+            OrdStatus.REJECTED,
+            OrdStatus.EXPIRED,
+            OrdStatus.DONE_FOR_DAY,
+        ):
+            state = {
+                OrdStatus.FILLED: C_FILLED,
+                OrdStatus.CANCELED: C_CANCELED,
+                OrdStatus.REJECTED: C_REJECTED,
+                OrdStatus.EXPIRED: C_EXPIRED,
+                OrdStatus.DONE_FOR_DAY: C_EXPIRED,
+            }[ord_status]
+            if c.state not in CHILD_TERMINAL:
+                out += self.on_child_done(c, state, now, "reconciled by OrderStatusRequest")
+        elif c.state == C_UNKNOWN:
+            c.state = C_PARTIALLY_FILLED if c.cum_qty else C_NEW
+        return out
+
+
+def rejection_reason_for_lp_text(text: str) -> int:
+    """OrdRejReason to give the OMS when nothing could be done (kept simple)."""
+    return OrdRejReason.OTHER if text else OrdRejReason.BROKER_OPTION
+
+
+__all__ = [
+    "ORD_STATUS",
+    "PARENT_TRANSITIONS",
+    "ChildOrder",
+    "ChildPlan",
+    "OrdType",
+    "OrderBook",
+    "Out",
+    "ParentOrder",
+]
