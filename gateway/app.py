@@ -1,10 +1,10 @@
-"""Wires one gateway process together: settings → FIX engine → application; start/stop.
+"""Wires one gateway process together: settings → FIX engine → OMS and LP applications.
 
-For now the application is the session layer alone: every configured session is started
-(acceptors listen, initiators connect with backoff), session events are printed, and any
-application message is answered with a BusinessMessageReject (ApplicationNotAvailable)
-until order routing is wired in. Ctrl-C (SIGINT) or SIGTERM logs every session out and
-stops cleanly.
+The path of one order (DESIGN.md): OMS bytes → transport → Session → ``oms`` (checks,
+risk) → ``orders`` (state table) → ``router.plan`` → child orders → ``lps`` → LP
+sessions; reports come back the same way, all in one event-loop callback. This module
+owns the wiring and the few timers (idle re-routing, status requests for silent
+children); the domain modules stay pure.
 """
 
 from __future__ import annotations
@@ -12,57 +12,295 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import signal
-import sys
 import time
+from collections.abc import Callable
+from decimal import Decimal
+from typing import Any
 
 from gateway.config import GatewaySettings
 from gateway.fix.codec import Message
-from gateway.fix.tags import BusinessRejectReason
-from gateway.sessions.session import Session, SessionEvent
+from gateway.fix.tags import MsgType
+from gateway.instruments import Instrument, InstrumentBook
+from gateway.lps import LpHandler
+from gateway.marketdata import MarketData, build_market_data_request
+from gateway.oms import OmsHandler
+from gateway.orders import C_PENDING_NEW, CHILD_TERMINAL, ChildOrder, OrderBook, Out, ParentOrder
+from gateway.risk import RiskEngine, parse_risk_settings
+from gateway.router import StaticRouter
+from gateway.sessions.session import NotLoggedOn, Session, SessionEvent
 from gateway.sessions.transport import BaseApplication, Engine
 
 
-class SessionMonitor(BaseApplication):
-    """Prints session events; answers application messages that nothing handles yet."""
+class AppConfigError(ValueError):
+    """A bad [router], [marketdata] or [[instrument]] setting (file, table, key, allowed)."""
 
-    def __init__(self, out: object = sys.stdout) -> None:
-        self.out = out
 
-    def _say(self, session: Session, text: str) -> None:
-        stamp = time.strftime("%H:%M:%S")
-        print(f"{stamp} {session.settings.name:<10} {text}", file=self.out, flush=True)  # type: ignore[call-overload]
+def parse_instruments(items: object, source: str) -> InstrumentBook:
+    if items is None:
+        return InstrumentBook(default=Instrument("*"))
+    if not isinstance(items, list):
+        raise AppConfigError(f"{source}: [[instrument]] must be an array of tables")
+    out = []
+    allowed = {"Symbol", "TickSize", "LotSize", "MinQty", "MaxQty", "TypicalSize"}
+    for n, item in enumerate(items, 1):
+        if not isinstance(item, dict) or "Symbol" not in item:
+            raise AppConfigError(f"{source}: [[instrument]] #{n}: Symbol is required")
+        unknown = set(item) - allowed
+        if unknown:
+            raise AppConfigError(
+                f"{source}: [[instrument]] #{n} ({item['Symbol']}) {sorted(unknown)[0]}: unknown key; "
+                f"allowed: {', '.join(sorted(allowed))}"
+            )
+        try:
+            kwargs = {
+                "tick_size": Decimal(str(item.get("TickSize", "0.01"))),
+                "lot_size": Decimal(str(item.get("LotSize", "1"))),
+                "min_qty": Decimal(str(item.get("MinQty", "1"))),
+                "max_qty": Decimal(str(item.get("MaxQty", "100000000"))),
+                "typical_size": Decimal(str(item.get("TypicalSize", "10000"))),
+            }
+            out.append(Instrument(str(item["Symbol"]), **kwargs))
+        except (ArithmeticError, ValueError) as exc:
+            raise AppConfigError(
+                f"{source}: [[instrument]] #{n} ({item['Symbol']}): {exc}; allowed: positive decimal numbers"
+            ) from exc
+    return InstrumentBook(out)
 
-    def on_logon(self, session: Session, now: float) -> None:
-        self._say(session, "logged on")
 
-    def on_logout(self, session: Session, now: float) -> None:
-        self._say(session, f"logged out {session.logout_reason}".rstrip())
+class GatewayApplication(BaseApplication):
+    """The gateway's application on the FIX engine: OMS sessions in, LP sessions out."""
 
-    def on_message(self, session: Session, msg: Message, now: float) -> None:
-        session.send_business_reject(
-            msg, BusinessRejectReason.APPLICATION_NOT_AVAILABLE, "order routing is not available yet", now
+    def __init__(
+        self, settings: GatewaySettings, *, planner_factory: Callable[..., Any] | None = None
+    ) -> None:
+        self.settings = settings
+        extra = settings.extra
+        source = settings.source
+        self.instruments = parse_instruments(extra.get("instrument"), source)
+        self.risk = RiskEngine(parse_risk_settings(extra.get("risk", {}), source))
+        md_cfg = extra.get("marketdata", {})
+        self.marketdata = MarketData(self.instruments.get, max_age=float(md_cfg.get("MaxQuoteAge", 5.0)))
+        router_cfg = dict(extra.get("router", {}))
+        self.lp_names = [s.name for s in settings.sessions if s.counterparty_role == "lp"]
+        priority = list(router_cfg.get("Priority", self.lp_names))
+        for lp in priority:
+            if lp not in self.lp_names:
+                names = ", ".join(self.lp_names)
+                raise AppConfigError(f"{source}: [router] Priority: {lp!r} is not an LP; allowed: {names}")
+        self.disabled: set[str] = set(router_cfg.get("Disabled", []))
+        self.router = StaticRouter(priority, self)
+        self.book = OrderBook(
+            self.router.plan,
+            id_prefix=str(router_cfg.get("IdPrefix", "GW")) + format(int(time.time() * 1000) % 10**9, "x"),
+            max_attempts=int(router_cfg.get("MaxAttempts", 5)),
+        )
+        self.child_timeout = float(router_cfg.get("ChildTimeout", 5.0))
+        self.oms = OmsHandler(self.book, self.instruments, risk=self.risk, mid=self.marketdata.mid)
+        self.lps = LpHandler(self.book, marketdata=self.marketdata, on_child_event=self._child_event)
+        self.engine = Engine(self)
+        self.sessions_by_name: dict[str, Session] = {}
+        self.oms_sessions: dict[str, Session] = {}
+        self.lp_sessions: dict[str, Session] = {}
+        for s in settings.sessions:
+            session = self.engine.add_session(s)
+            self.sessions_by_name[s.name] = session
+            if s.counterparty_role == "lp":
+                self.lp_sessions[s.name] = session
+            else:
+                self.oms_sessions[s.session_id] = session
+        self._role = {id(sess): ("lp", name) for name, sess in self.lp_sessions.items()}
+        self._role.update({id(sess): ("oms", sid) for sid, sess in self.oms_sessions.items()})
+        self.listeners: list[Callable[[str, dict[str, Any]], None]] = []
+        self._timer: asyncio.Task[None] | None = None
+        self.counts: dict[str, int] = {}
+        self._released: set[bytes] = set()
+
+    # --- what the router may know (router.LpView) -------------------------------------------
+    def available(self, lp: str) -> bool:
+        session = self.lp_sessions.get(lp)
+        return (
+            session is not None
+            and session.logged_on
+            and lp not in self.disabled
+            and self.risk.killed(lp=lp) is None
         )
 
+    def quote(self, lp: str, symbol: str, now: float) -> tuple[int | None, int | None] | None:
+        q = self.marketdata.lp_quote(lp, symbol, now)
+        return None if q is None else (q.bid, q.ask)
+
+    def child_allowed(
+        self, lp: str, parent: ParentOrder, qty: int, price: int | None, now: float
+    ) -> str | None:
+        ref = price
+        if ref is None:
+            mid = self.marketdata.mid(parent.symbol, now)
+            ref = int(mid) if mid else None
+        if ref is None:
+            return None
+        refusal = self.risk.check_child(lp, parent.inst, qty, ref, now)
+        return None if refusal is None else refusal.text
+
+    # --- engine callbacks -----------------------------------------------------------------------
+    def on_logon(self, session: Session, now: float) -> None:
+        role, name = self._role[id(session)]
+        self._emit("logon", {"session": session.settings.name, "role": role})
+        if role != "lp":
+            return
+        out = self.lps.on_logon(name, now)
+        symbols = [i.symbol for i in self.instruments if i.symbol != "*"]
+        if symbols:
+            out.append(
+                Out(
+                    "lp",
+                    name,
+                    MsgType.MARKET_DATA_REQUEST,
+                    build_market_data_request(f"MD-{name}-{int(now)}", symbols),
+                )
+            )
+        out += self.book.route_idle(now)
+        self.dispatch(out, now)
+
+    def on_logout(self, session: Session, now: float) -> None:
+        role, name = self._role[id(session)]
+        self._emit("logout", {"session": session.settings.name, "role": role})
+        if role == "lp":
+            self.lps.on_logout(name, now)
+
+    def on_message(self, session: Session, msg: Message, now: float) -> None:
+        role, name = self._role[id(session)]
+        if role == "oms":
+            out = self.oms.on_message(name, msg, now)
+        else:
+            out = self.lps.on_message(name, msg, now)
+        if out:
+            self.dispatch(out, now)
+
     def on_session_event(self, session: Session, event: SessionEvent, now: float) -> None:
-        if event.kind in ("reject_sent", "reject_received", "gap_detected", "resend_requested", "logout"):
-            self._say(session, event.text)
+        role, name = self._role[id(session)]
+        if role == "lp" and event.kind == "reject_received" and event.message is not None:
+            self.dispatch(self.lps.on_session_reject(name, event.message, now), now)
+
+    # --- sending -------------------------------------------------------------------------------
+    def dispatch(self, out: list[Out], now: float) -> None:
+        """Send what the domain produced; a child that cannot leave is done at once."""
+        pending = list(out)
+        while pending:
+            item = pending.pop(0)
+            if item.to == "oms":
+                session = self.oms_sessions.get(item.dest)
+                if session is None:
+                    continue
+                session.send(item.msg_type, item.body, now, offline_ok=True)
+                continue
+            session = self.lp_sessions.get(item.dest)
+            child = self._child_of(item) if item.msg_type == MsgType.NEW_ORDER_SINGLE else None
+            if session is None or not session.logged_on:
+                if child is not None:
+                    pending += self.book.on_child_done(child, "rejected", now, "LP not logged on")
+                continue
+            try:
+                seq = session.send(item.msg_type, item.body, now)
+            except NotLoggedOn:
+                if child is not None:
+                    pending += self.book.on_child_done(child, "rejected", now, "LP not logged on")
+                continue
+            if child is not None:
+                self.lps.child_sent(item.dest, seq, child)
+                if child.price is not None:
+                    self.risk.child_opened(child.lp, child.parent.inst, child.qty, child.price)
+
+    def _child_of(self, item: Out) -> ChildOrder | None:
+        body = item.body
+        end = body.find(b"\x01")
+        return self.book.child(body[3:end]) if body.startswith(b"11=") else None
+
+    def _child_event(self, kind: str, child: ChildOrder, now: float) -> None:
+        self.counts[kind] = self.counts.get(kind, 0) + 1
+        if child.state in CHILD_TERMINAL and child.price is not None and child.child_id not in self._released:
+            # what was opened when the child was sent is released once, when it ends
+            self.risk.child_released(child.lp, child.parent.inst, child.qty, child.price)
+            self._released.add(child.child_id)
+        if self.listeners:
+            self._emit(
+                "child",
+                {
+                    "kind": kind,
+                    "lp": child.lp,
+                    "child": child.child_id.decode(),
+                    "state": child.state,
+                    "cum_qty": child.cum_qty,
+                },
+            )
+
+    def _emit(self, kind: str, data: dict[str, Any]) -> None:
+        for listener in self.listeners:
+            listener(kind, data)
+
+    # --- kill switch and timers ------------------------------------------------------------------
+    def kill(self, engaged: bool, reason: str, scope: Any = "all") -> None:
+        """Engage or release a kill switch; engaging cancels the parents it covers."""
+        now = time.time()
+        self.risk.set_kill(scope, engaged, reason)
+        if not engaged:
+            return
+        out: list[Out] = []
+        for p in list(self.book.open_parents.values()):
+            if scope == "all" or (isinstance(scope, tuple) and scope == ("session", p.session)):
+                out += self.book.kill(p, now, f"kill switch: {reason}")
+        self.dispatch(out, now)
+        self.engine.flush()
+
+    def on_timer(self, now: float) -> None:
+        out = self.book.route_idle(now)
+        for child in list(self.book.children.values()):
+            if (
+                child.state == C_PENDING_NEW
+                and now - child.sent_at > self.child_timeout
+                and (child.status_asked is None or now - child.status_asked > self.child_timeout)
+                and self.available(child.lp)
+            ):
+                out.append(self.book.status_request_for(child, now))
+        if out:
+            self.dispatch(out, now)
+            self.engine.flush()
+
+    async def _timer_loop(self) -> None:
+        while True:
+            await asyncio.sleep(1.0)
+            try:
+                self.on_timer(time.time())
+            except Exception:  # the timer must not die; the order path logs its own problems
+                import logging
+
+                logging.getLogger("fixgw.app").exception("timer failed")
+
+    async def start(self) -> None:
+        await self.engine.start()
+        self._timer = asyncio.get_running_loop().create_task(self._timer_loop())
+
+    async def stop(self) -> None:
+        if self._timer is not None:
+            self._timer.cancel()
+        await self.engine.stop()
 
 
-async def serve(settings: GatewaySettings, stop: asyncio.Event) -> None:
-    engine = Engine(SessionMonitor())
-    for session_settings in settings.sessions:
-        engine.add_session(session_settings)
-    await engine.start()
-    for sid, port in engine.ports.items():
-        print(f"listening: {sid} on port {port}", flush=True)
+async def serve(settings: GatewaySettings, stop: asyncio.Event, *, quiet: bool = False) -> GatewayApplication:
+    app = GatewayApplication(settings)
+    await app.start()
+    if not quiet:
+        for sid, port in app.engine.ports.items():
+            print(f"listening: {sid} on port {port}", flush=True)
     try:
         await stop.wait()
     finally:
-        await engine.stop()
+        await app.stop()
+    return app
 
 
 def run(settings: GatewaySettings) -> int:
     """Run until interrupted; returns the process exit status."""
+
     async def main() -> None:
         stop = asyncio.Event()
         loop = asyncio.get_running_loop()

@@ -319,6 +319,9 @@ class SessionSettings:
     connection_type: Literal["acceptor", "initiator"] = _key(
         "ConnectionType", _Choice("acceptor", "initiator")
     )
+    # who the counterparty is: an order management system or a liquidity provider
+    # (default: acceptors serve OMSs, initiators connect to LPs)
+    role: str | None = _key("Role", _Choice("oms", "lp"), None)
     begin_string: str = _key(
         "BeginString",
         _Choice(
@@ -408,6 +411,13 @@ class SessionSettings:
     ssl_private_key: str | None = _key("SSLPrivateKey", _PathValue(), None)
     ssl_ca_certificate: str | None = _key("SSLCACertificate", _PathValue(), None)
     ssl_check_hostname: bool = _key("SSLCheckHostname", _Bool(), True)
+
+    @property
+    def counterparty_role(self) -> str:
+        """The counterparty: "oms" or "lp" (Role, else derived from ConnectionType)."""
+        if self.role:
+            return self.role
+        return "oms" if self.connection_type == "acceptor" else "lp"
 
     @property
     def session_id(self) -> str:
