@@ -162,14 +162,14 @@ def test_fill_completing_during_pending_cancel_rejects_the_cancel() -> None:
     book.cancel_request("OMS", b"C1", b"P1", T)
     out = book.on_child_fill(child, b"A1", 100, 10000, T)
     assert reports(out) == [(b"F", b"2")]
-    ocr = [fields(o) for o in out if o.msg_type == b"9"][0]
+    ocr = next(fields(o) for o in out if o.msg_type == b"9")
     assert ocr[102] == b"0" and ocr[39] == b"2" and ocr[434] == b"1"
     assert p.state == FILLED
 
 
 def test_cancel_refusals() -> None:
     book = OrderBook(Scripted("LP_A"))
-    p, out = new(book)
+    _p, out = new(book)
     child = book.child(fields(out[1])[11])
     assert child is not None
     book.on_child_fill(child, b"A1", 100, 10000, T)
@@ -252,7 +252,7 @@ def test_late_fill_after_confirmed_cancel_is_reported_and_overfill_is_refused() 
     a = book.child(fields(out[1])[11])
     assert a is not None
     out = book.on_child_done(a, C_CANCELED, T)  # nothing filled: routed again to LP_B
-    b = book.child(fields([o for o in out if o.to == "lp"][0])[11])
+    b = book.child(fields(next(o for o in out if o.to == "lp"))[11])
     assert b is not None
     out = book.on_child_fill(a, b"A-LATE", 100, 10000, T)  # would overfill: B has all 100
     assert out[0].to == "lp" and out[0].msg_type == b"Q" and fields(out[0])[127] == b"C"
