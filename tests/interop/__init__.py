@@ -1,0 +1,1 @@
+"""Interoperability tests against QuickFIX (C++ executor and the Python binding)."""
