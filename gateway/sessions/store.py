@@ -64,8 +64,8 @@ class MemoryStore:
 
 
 def store_file_prefix(session_id: str) -> str:
-    """A file-name-safe form of a session ID such as ``FIX.4.4:GW->OMS1``."""
-    return re.sub(r"[^A-Za-z0-9._-]+", "-", session_id).strip("-")
+    """A file-name-safe form of a session ID: ``FIX.4.4:GW->OMS1`` gives ``FIX.4.4-GW-OMS1``."""
+    return re.sub(r"[^A-Za-z0-9._-]+", "-", session_id.replace("->", "-")).strip("-")
 
 
 class FileStore:

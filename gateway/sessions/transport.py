@@ -111,8 +111,8 @@ class FixConnection(asyncio.Protocol):
 
     # asyncio callbacks
     def connection_made(self, transport: asyncio.BaseTransport) -> None:
-        assert isinstance(transport, asyncio.Transport)
-        self.transport = transport
+        # uvloop's transports are not asyncio.Transport subclasses; they have the same API
+        self.transport = transport  # type: ignore[assignment]
         with contextlib.suppress(OSError, AttributeError):
             sock = transport.get_extra_info("socket")
             if sock is not None:
@@ -150,6 +150,10 @@ class FixConnection(asyncio.Protocol):
             events = []
         if events:
             engine._dispatch(runtime, events, now)
+        # group commit: what this callback received (target sequence) and sent reaches the
+        # store before the socket; a message handed to the application is never asked for again
+        session.store.flush()
+        runtime.log.flush()
         engine.flush()
         if session.close_requested:
             self._close()

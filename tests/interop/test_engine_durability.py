@@ -32,12 +32,6 @@ from tests.interop.support import HERE, Peer, free_port, read_seqnums, require_q
 
 pytestmark = pytest.mark.timeout(60)
 
-INBOUND_NOT_FLUSHED = (
-    "engine bug: the inbound MsgSeqNum reaches the FileStore only with the next outbound "
-    "message or timer tick (<= 0.5 s), so a crash right after delivery re-delivers"
-)
-
-
 class OnDiskAfterDelivery(BaseApplication):
     """For each application message: its MsgSeqNum and NextTargetMsgSeqNum on disk just after."""
 
@@ -50,7 +44,6 @@ class OnDiskAfterDelivery(BaseApplication):
         asyncio.get_running_loop().call_soon(lambda: self.seen.append((seq, read_seqnums(self.seqnums)[1])))
 
 
-@pytest.mark.xfail(strict=True, reason=INBOUND_NOT_FLUSHED)
 def test_delivered_message_is_consumed_in_the_store(tmp_path: Path) -> None:
     require_quickfix()
     port = free_port()

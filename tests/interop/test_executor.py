@@ -129,18 +129,12 @@ def types(messages: list[LoggedMessage]) -> list[str]:
     return [m.msg_type for m in messages]
 
 
-UVLOOP_BUG = (
-    "engine bug: FixConnection.connection_made asserts isinstance(transport, "
-    "asyncio.Transport); uvloop's TCPTransport is not one, so no connection ever binds"
-)
-
-
 @pytest.mark.parametrize(
     ("begin_string", "loop"),
     [
         ("FIX.4.2", "asyncio"),
         ("FIX.4.4", "asyncio"),
-        pytest.param("FIX.4.4", "uvloop", marks=pytest.mark.xfail(strict=True, reason=UVLOOP_BUG)),
+        ("FIX.4.4", "uvloop"),
     ],
 )
 def test_limit_order_filled_by_quickfix_executor(tmp_path: Path, begin_string: str, loop: str) -> None:
