@@ -317,8 +317,7 @@ class Session:
         if (
             msg_type not in (MsgType.LOGON, MsgType.SEQUENCE_RESET)
             and seq is not None
-            and seq.isdigit()
-            and int(seq) == self.store.next_target_seq
+            and _num(seq) == self.store.next_target_seq
         ):
             self.store.next_target_seq += 1
         self._event("reject_sent", f"Message {seq!r} rejected: {text}", msg)
@@ -399,7 +398,8 @@ class Session:
                 self.store.next_target_seq += 1
             return
         seq_bytes = msg.get(tags.MsgSeqNum)
-        if seq_bytes is None or not seq_bytes.isdigit():
+        seq_num = _num(seq_bytes)
+        if seq_num is None:
             if msg_type == MsgType.LOGON or not self.received_logon:
                 self._disconnect("Logon without MsgSeqNum")
             else:
@@ -431,13 +431,13 @@ class Session:
                 self._send_reject(msg, rejection.reason, rejection.ref_tag, rejection.text, now)
             return
         if msg_type == MsgType.LOGON:
-            self._on_logon(msg, int(seq_bytes), now)
+            self._on_logon(msg, seq_num, now)
             return
         if not self.received_logon or self.state == AWAITING_LOGON:
             # 1e: the first message must be a Logon
             self._disconnect(f"first message is not a Logon (MsgType {msg_type!r})")
             return
-        seq = int(seq_bytes)
+        seq = seq_num
         if msg_type not in ADMIN_MSG_TYPES:
             if self._verify(msg, seq, now, True, True):
                 self.store.next_target_seq += 1
@@ -590,11 +590,12 @@ class Session:
             return
         if not self.initiator:
             hbi = msg.get(tags.HeartBtInt)
-            if hbi is None or not hbi.lstrip(b"-").isdigit():
+            hbi_num = _num(hbi[1:] if hbi and hbi[:1] == b"-" else hbi)
+            if hbi is None or hbi_num is None:
                 self._send_logout("Invalid Logon message: HeartBtInt missing or malformed", now)
                 self._disconnect("Logon without a valid HeartBtInt")
                 return
-            if int(hbi) < 0:
+            if hbi[:1] == b"-" and hbi_num > 0:
                 self._send_logout("HeartBtInt must not be negative", now)
                 self._disconnect("negative HeartBtInt")
                 return
@@ -640,8 +641,9 @@ class Session:
         self.received_logon = True
         if not self.initiator or (reset_flag and not self.sent_reset):
             hbi = msg.get(tags.HeartBtInt)
-            if hbi is not None and hbi.isdigit():
-                self.heart_bt_int = int(hbi)
+            hbi_num = _num(hbi)
+            if hbi_num is not None:
+                self.heart_bt_int = hbi_num
             self._send_logon(now, msg)
         self.sent_reset = False
         self.state = LOGGED_ON
@@ -654,8 +656,9 @@ class Session:
             self._target_too_high(msg, seq, now)
         else:
             self.store.next_target_seq = seq + 1
-        if next_expected is not None and next_expected.isdigit():
-            self._on_next_expected(int(next_expected), now)
+        next_expected_num = _num(next_expected)
+        if next_expected_num is not None:
+            self._on_next_expected(next_expected_num, now)
 
     def _on_next_expected(self, their_next: int, now: float) -> None:
         """NextExpectedMsgSeqNum(789) on Logon: resend what they missed, if anything."""
@@ -680,16 +683,17 @@ class Session:
             return
         begin = msg.get(tags.BeginSeqNo)
         end = msg.get(tags.EndSeqNo)
-        if begin is None or end is None or not begin.isdigit() or not end.isdigit():
+        b_num, e_num = _num(begin), _num(end)
+        if b_num is None or e_num is None:
             self._send_reject(
                 msg,
                 SessionRejectReason.REQUIRED_TAG_MISSING,
-                tags.BeginSeqNo if begin is None else tags.EndSeqNo,
+                tags.BeginSeqNo if b_num is None else tags.EndSeqNo,
                 REJECT_TEXT[SessionRejectReason.REQUIRED_TAG_MISSING],
                 now,
             )
             return
-        b, e = int(begin), int(end)
+        b, e = b_num, e_num
         last_sent = self.store.next_sender_seq - 1
         if e == 0 or e == 999999 or e > last_sent:
             e = last_sent
@@ -758,7 +762,8 @@ class Session:
         if not self._verify(msg, seq, now, gap_fill, gap_fill):
             return
         new_seq_bytes = msg.get(tags.NewSeqNo)
-        if new_seq_bytes is None or not new_seq_bytes.isdigit():
+        new_seq_num = _num(new_seq_bytes)
+        if new_seq_num is None:
             self._send_reject(
                 msg,
                 SessionRejectReason.REQUIRED_TAG_MISSING,
@@ -767,7 +772,7 @@ class Session:
                 now,
             )
             return
-        new_seq = int(new_seq_bytes)
+        new_seq = new_seq_num
         expected = self.store.next_target_seq
         if new_seq > expected:
             # 10/11a: move the expected sequence number forward
@@ -808,6 +813,16 @@ class Session:
         elif state == LOGOUT_SENT and now - self.state_since >= self.settings.logout_timeout:
             self._disconnect("Timed out waiting for Logout reply")
         return self._take_events()
+
+
+def _num(value: bytes | None) -> int | None:
+    """A non-negative integer field (sequence numbers, HeartBtInt), or None when malformed.
+
+    At most 18 digits: a counterparty cannot make us build (or fail on) a huge int.
+    """
+    if value is None or not value.isdigit() or len(value) > 18:
+        return None
+    return int(value)
 
 
 def _structural_check(fields: list[tuple[int, bytes]]) -> Rejection | None:
