@@ -8,8 +8,11 @@ LeavesQty never show float artefacts; AvgPx is an exact ratio rounded half-even 
 
 from __future__ import annotations
 
+import re
 from dataclasses import dataclass, field
 from decimal import Decimal, InvalidOperation
+
+_FIX_FLOAT = re.compile(rb"-?(\d{1,18}(\.\d{0,18})?|\.\d{1,18})")
 
 
 class BadValue(ValueError):
@@ -72,6 +75,8 @@ class Instrument:
 
     def parse_any_price(self, raw: bytes) -> int:
         """A price from an LP (fills, quotes): not forced onto our tick, rounded to it."""
+        if not _FIX_FLOAT.fullmatch(raw):
+            raise BadValue(f"price {raw!r} is not a FIX float (digits with an optional point)")
         try:
             value = Decimal(raw.decode("latin-1"))
         except (InvalidOperation, UnicodeDecodeError) as exc:
