@@ -217,6 +217,7 @@ class GatewayApplication(BaseApplication):
 
     def _child_event(self, kind: str, child: ChildOrder, now: float) -> None:
         self.counts[kind] = self.counts.get(kind, 0) + 1
+
         if child.state in CHILD_TERMINAL and child.price is not None and child.child_id not in self._released:
             # what was opened when the child was sent is released once, when it ends
             self.risk.child_released(child.lp, child.parent.inst, child.qty, child.price)
@@ -236,6 +237,48 @@ class GatewayApplication(BaseApplication):
     def _emit(self, kind: str, data: dict[str, Any]) -> None:
         for listener in self.listeners:
             listener(kind, data)
+
+    def stats(self, now: float) -> dict[str, Any]:
+        """What happened so far: parents by outcome, fills and rejects per LP, cost vs arrival."""
+        book = self.book
+        per_lp: dict[str, dict[str, float]] = {}
+        slippages: list[float] = []
+        for p in book.parents.values():
+            if p.cum_qty and p.arrival_mid:
+                avg = p.notional / p.cum_qty
+                sign = 1 if p.is_buy else -1
+                slippages.append(sign * (avg - p.arrival_mid) / p.arrival_mid * 1e4)
+            for child in p.children:
+                d = per_lp.setdefault(child.lp, {"children": 0, "filled_qty": 0.0, "rejects": 0})
+                d["children"] += 1
+                d["filled_qty"] += p.inst.qty_to_float(child.cum_qty)
+                if child.state == "rejected":
+                    d["rejects"] += 1
+        c = book.counters
+        return {
+            "parents": len(book.parents),
+            "open": len(book.open_parents),
+            "filled": c.get("parents_filled", 0),
+            "canceled": c.get("parents_canceled", 0),
+            "rejected": c.get("parents_rejected", 0),
+            "children": c.get("children_sent", 0),
+            "lps": per_lp,
+            "cost_vs_arrival_bps": sum(slippages) / len(slippages) if slippages else None,
+            "anomalies": c.get("anomalies", 0),
+        }
+
+    def status_line(self, now: float) -> str:
+        st = self.stats(now)
+        lps = " ".join(
+            f"{lp}:{int(d['filled_qty'])}/{int(d['children'])}ch/{int(d['rejects'])}rej"
+            for lp, d in sorted(st["lps"].items())
+        )
+        cost = st["cost_vs_arrival_bps"]
+        cost_text = "n/a" if cost is None else f"{cost:+.2f}bps"
+        return (
+            f"orders {st['parents']} (open {st['open']}, filled {st['filled']}, canceled {st['canceled']}, "
+            f"rejected {st['rejected']}) | fills per LP {lps or '-'} | avg px vs arrival {cost_text}"
+        )
 
     # --- kill switch and timers ------------------------------------------------------------------
     def kill(self, engaged: bool, reason: str, scope: Any = "all") -> None:
@@ -285,20 +328,40 @@ class GatewayApplication(BaseApplication):
         await self.engine.stop()
 
 
-async def serve(settings: GatewaySettings, stop: asyncio.Event, *, quiet: bool = False) -> GatewayApplication:
+async def serve(
+    settings: GatewaySettings, stop: asyncio.Event, *, quiet: bool = False, status_every: float = 0.0
+) -> GatewayApplication:
     app = GatewayApplication(settings)
     await app.start()
     if not quiet:
         for sid, port in app.engine.ports.items():
             print(f"listening: {sid} on port {port}", flush=True)
+        app.listeners.append(
+            lambda kind, data: (
+                print(f"{kind}: {data['session']} ({data['role']})", flush=True)
+                if kind in ("logon", "logout")
+                else None
+            )
+        )
+
+    async def report() -> None:
+        while True:
+            await asyncio.sleep(status_every)
+            print(app.status_line(time.time()), flush=True)
+
+    reporter = asyncio.get_running_loop().create_task(report()) if status_every > 0 else None
     try:
         await stop.wait()
     finally:
+        if reporter is not None:
+            reporter.cancel()
         await app.stop()
+        if not quiet:
+            print("final: " + app.status_line(time.time()), flush=True)
     return app
 
 
-def run(settings: GatewaySettings) -> int:
+def run(settings: GatewaySettings, status_every: float = 5.0) -> int:
     """Run until interrupted; returns the process exit status."""
 
     async def main() -> None:
@@ -307,7 +370,7 @@ def run(settings: GatewaySettings) -> int:
         for sig in (signal.SIGINT, signal.SIGTERM):
             with contextlib.suppress(NotImplementedError):
                 loop.add_signal_handler(sig, stop.set)
-        await serve(settings, stop)
+        await serve(settings, stop, status_every=status_every)
 
     import uvloop
 
