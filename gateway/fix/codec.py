@@ -14,42 +14,60 @@ from __future__ import annotations
 
 import re
 from collections.abc import Iterable
+from itertools import chain
 from typing import Final
 from zlib import adler32
 
 from gateway.fix.tags import DATA_LENGTH_TAGS
 
 SOH: Final = b"\x01"
-_DATA_LENGTH_TAG_SET: Final = frozenset(DATA_LENGTH_TAGS)
-_DATA_TAG_SET: Final = frozenset(DATA_LENGTH_TAGS.values())
+
+
+class _SlowPath(ValueError):
+    """A tag the fast parser must not handle: a data-length tag, or an unusual spelling."""
 
 
 class _TagNumbers(dict[bytes, int]):
-    """Tag bytes -> int; a dict lookup is cheaper than int() on the hot path."""
+    """Tag bytes -> int; a dict lookup is cheaper than int() on the hot path.
+
+    Data-length tags (whose data field may hold SOH) and unusual spellings such as ``095``
+    are never answered: they raise, and the message takes the slow parser, so the fast
+    one needs no separate test for data fields.
+    """
 
     def __missing__(self, key: bytes) -> int:
         if not _is_tag(key):
             raise ValueError(key)
         tag = int(key)
+        if b"%d" % tag != key or tag in DATA_LENGTH_TAGS:
+            raise _SlowPath(key)
         if 0 < tag < 100_000 and len(self) < 200_000:
             self[key] = tag
         return tag
 
 
-_TAG_NUMBERS: Final = _TagNumbers({str(i).encode(): i for i in range(1, 10_000)})
+_TAG_NUMBERS: Final = _TagNumbers(
+    {b"%d" % i: i for i in range(1, 10_000) if i not in DATA_LENGTH_TAGS}
+)
+_tag_number: Final = _TAG_NUMBERS.__getitem__
+# every byte but "=" and SOH: deleting them leaves the separators of a frame
+_NOT_SEPARATORS: Final = bytes(b for b in range(256) if b not in (0x01, 0x3D))
 
 
 def body_checksum(data: bytes) -> int:
     """Sum of the bytes modulo 256, the FIX CheckSum.
 
-    zlib.adler32's low half is 1 + the byte sum modulo 65521; on chunks of at most 256
-    bytes the sum cannot wrap, so it is the exact byte sum, computed in C.
+    zlib.adler32's low half is 1 + the byte sum modulo 65521. While that sum stays below
+    65520 it is the exact byte sum, computed in C: always true for 256 bytes, and for 512
+    bytes of ASCII (at most 127 each), which is what FIX messages almost always are.
     """
-    if len(data) <= 256:
+    n = len(data)
+    if n <= 256:
         return (adler32(data) - 1) & 0xFF
+    chunk = 512 if data.isascii() else 256
     total = 0
-    for i in range(0, len(data), 256):
-        total += (adler32(data[i : i + 256]) & 0xFFFF) - 1
+    for i in range(0, n, chunk):
+        total += (adler32(data[i : i + chunk]) & 0xFFFF) - 1
     return total & 0xFF
 
 
@@ -71,9 +89,12 @@ class Garbled:
 
 
 _START: Final = b"8=FIX"
-# BeginString then BodyLength, the first two fields of every frame
-_HEADER: Final = re.compile(rb"8=FIXT?\.\d\.\d[^\x01]{0,8}\x019=(\d{1,9})\x01")
+# BeginString then BodyLength, the first two fields of every frame. No "=" in the
+# BeginString: a message cut inside it ("8=FIX.4.") must not absorb the next one's start.
+_HEADER: Final = re.compile(rb"8=FIXT?\.\d\.\d[^\x01=]{0,8}\x019=(\d{1,9})\x01")
 _CHECKSUM_MARK: Final = b"\x0110="
+# the whole CheckSum field for each possible sum
+_TRAILERS: Final = tuple(b"10=%03d\x01" % i for i in range(256))
 
 
 class Framer:
@@ -96,6 +117,18 @@ class Framer:
         return len(self._buf)
 
     def feed(self, data: bytes) -> list[bytes | Garbled]:
+        if not self._buf:
+            # Fast path: exactly one whole, valid message, as a socket read usually brings.
+            # Anything else (and any failed check) is left to the general loop below.
+            m = _HEADER.match(data)
+            if m is not None:
+                end = m.end() + int(m.group(1))
+                if (
+                    end + 7 == len(data)
+                    and end <= self.max_size
+                    and data.endswith(_TRAILERS[body_checksum(data[:end])])
+                ):
+                    return [data]
         buf = self._buf + data if self._buf else data
         out: list[bytes | Garbled] = []
         pos = 0
@@ -217,22 +250,40 @@ class Message:
 def parse(raw: bytes) -> Message:
     """Parse one complete frame into a Message. Raises ParseError when garbled.
 
-    The fast path splits on SOH; a message with a length-prefixed data field (which may
-    hold SOH) takes the slow path that reads the data by length.
+    The fast path works in C-level bytes methods, with no Python code per field: when the
+    separators of the frame alternate exactly ``=``, SOH, ``=``, SOH ... (so no value
+    holds ``=`` or SOH), one split yields tags and values in turn. A value holding ``=``
+    takes a path that partitions each field; a length-prefixed data field (which may hold
+    SOH), an unusual tag spelling or a broken field takes the slow path that reads by
+    length and explains the error.
     """
-    parts = raw.split(SOH)
-    if parts[-1]:
+    seps = raw.translate(None, _NOT_SEPARATORS)
+    if seps.count(b"=\x01") << 1 == len(seps) and raw.endswith(b"\x01"):
+        # raw is exactly (tag "=" value SOH)*: tokens alternate tag, value, ..., b""
+        tokens = raw.replace(b"\x01", b"=").split(b"=")
+        try:
+            # _tag_number raises for a non-numeric tag and for a data-length tag
+            fields = list(zip(map(_tag_number, tokens[0:-1:2]), tokens[1::2], strict=False))
+        except ValueError:
+            return _parse_slow(raw)
+        return Message(fields, raw)
+    return _parse_partitioned(raw)
+
+
+def _parse_partitioned(raw: bytes) -> Message:
+    """Values may hold ``=``: split on SOH, then each field at its first ``=``."""
+    if not raw.endswith(SOH):
         raise ParseError("message does not end with SOH")
+    parts = raw.split(SOH)
     del parts[-1]
     split = [p.partition(b"=") for p in parts]
     try:
-        fields = [(_TAG_NUMBERS[t], v) for t, s, v in split if s]
+        # _tag_number raises for a non-numeric tag and for a data-length tag
+        fields = [(_tag_number(t), v) for t, s, v in split if s]
     except ValueError:
         return _parse_slow(raw)
     if len(fields) != len(split):
-        # a part without "=" is a broken field, or a data field that held SOH
-        return _parse_slow(raw)
-    if not _DATA_LENGTH_TAG_SET.isdisjoint([t for t, _ in fields]):
+        # a part without "=" is a broken field
         return _parse_slow(raw)
     return Message(fields, raw)
 
@@ -262,7 +313,9 @@ def _parse_slow(raw: bytes) -> Message:
         value = raw[eq + 1 : end]
         fields.append((tag, value))
         if tag in DATA_LENGTH_TAGS and value.isdigit():
-            data_len = int(value)
+            # a length of 10 digits or more cannot fit in the frame (and int() of a
+            # very long digit string raises): make it run past the end
+            data_len = int(value) if len(value) < 10 else n
             data_tag = DATA_LENGTH_TAGS[tag]
         else:
             data_len = None
@@ -272,6 +325,12 @@ def _parse_slow(raw: bytes) -> Message:
 
 
 def _is_tag(tag_bytes: bytes) -> bool:
+    """Digits, optionally after a minus sign (``-1`` is an invalid tag number, FIX 14a).
+
+    More than 32 characters is no tag: int() of a very long digit string raises.
+    """
+    if len(tag_bytes) > 32:
+        return False
     if tag_bytes.isdigit():
         return True
     return len(tag_bytes) > 1 and tag_bytes[:1] == b"-" and tag_bytes[1:].isdigit()
@@ -287,15 +346,29 @@ def encode(begin_string: bytes, body: bytes) -> bytes:
 
     ``body`` is pre-encoded bytes; only BodyLength and CheckSum are computed here.
     """
-    head = b"8=" + begin_string + b"\x019=" + str(len(body)).encode() + SOH
-    msg = head + body
+    msg = b"8=%s\x019=%d\x01%s" % (begin_string, len(body), body)
     return msg + b"10=%03d\x01" % body_checksum(msg)
 
 
+# "tag=value<SOH>" repeated, one format for a whole field list (cached for short lists)
+_FIELD_FORMATS: Final = tuple(b"%d=%s\x01" * i for i in range(65))
+
+
 def encode_fields(fields: Iterable[tuple[int, bytes | str | int]]) -> bytes:
-    """Pre-encode (tag, value) pairs as ``tag=value<SOH>`` bytes."""
+    """Pre-encode (tag, value) pairs as ``tag=value<SOH>`` bytes.
+
+    (int, bytes) pairs, the common case, are formatted by a single C-level ``%`` over the
+    flattened pairs; a str or int value sends the whole call down the general loop.
+    """
+    items = fields if isinstance(fields, list | tuple) else list(fields)
+    n = len(items)
+    fmt = _FIELD_FORMATS[n] if n < len(_FIELD_FORMATS) else b"%d=%s\x01" * n
+    try:
+        return fmt % tuple(chain.from_iterable(items))
+    except TypeError:
+        pass
     out = []
-    for tag, value in fields:
+    for tag, value in items:
         if isinstance(value, bytes):
             out.append(b"%d=%s\x01" % (tag, value))
         elif isinstance(value, str):
