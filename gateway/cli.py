@@ -49,6 +49,30 @@ def _run(args: argparse.Namespace) -> int:
     return result
 
 
+def _sim_lp(args: argparse.Namespace) -> int:
+    from simulators.lp import load_profile, run
+    from simulators.profile import ProfileError
+
+    try:
+        profile = load_profile(args.config)
+    except ProfileError as exc:
+        print(f"fixgw: config error: {exc}", file=sys.stderr)
+        return EXIT_CONFIG_ERROR
+    return run(profile)
+
+
+def _sim_oms(args: argparse.Namespace) -> int:
+    from simulators.oms import load_oms_profile, run
+    from simulators.profile import ProfileError
+
+    try:
+        profile = load_oms_profile(args.config)
+    except ProfileError as exc:
+        print(f"fixgw: config error: {exc}", file=sys.stderr)
+        return EXIT_CONFIG_ERROR
+    return run(profile, orders=args.orders, rate=args.rate, port=args.port)
+
+
 def _parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="fixgw", description="FIX gateway")
     commands = parser.add_subparsers(dest="command", required=True)
@@ -60,6 +84,17 @@ def _parser() -> argparse.ArgumentParser:
     check = commands.add_parser("check-config", help="load a settings file and summarise it")
     check.add_argument("config", metavar="PATH", help="settings file (TOML)")
     check.set_defaults(handler=_check_config)
+
+    sim_lp = commands.add_parser("sim-lp", help="run the LP simulator (until Ctrl-C)")
+    sim_lp.add_argument("--config", required=True, metavar="PATH", help="LP profile (TOML)")
+    sim_lp.set_defaults(handler=_sim_lp)
+
+    sim_oms = commands.add_parser("sim-oms", help="run the OMS simulator; exit 1 on any violation")
+    sim_oms.add_argument("--config", required=True, metavar="PATH", help="OMS profile (TOML)")
+    sim_oms.add_argument("--orders", type=int, metavar="N", help="orders to send")
+    sim_oms.add_argument("--rate", type=float, metavar="R", help="orders per second (0: flat out)")
+    sim_oms.add_argument("--port", type=int, metavar="P", help="the gateway's port")
+    sim_oms.set_defaults(handler=_sim_oms)
     return parser
 
 

@@ -1,0 +1,1 @@
+"""Tests of the LP simulator, the market process and the OMS simulator."""
