@@ -310,15 +310,11 @@ class SimLp:
             self.stats.lost += 1
 
     def _write_garbage(self, session: Session, now: float) -> None:
-        """Random bytes between two messages; the counterparty's framer must skip them.
-
-        The session layer deliberately has no public way to put non-FIX bytes on the wire;
-        its private writer queues them in order with the frames, which is what we need.
-        """
+        """Random bytes between two messages; the counterparty's framer must skip them."""
         n = self.rng.randint(1, 48)
         alphabet = _GARBAGE_ALPHABET
         junk = bytes(alphabet[self.rng.randrange(len(alphabet))] for _ in range(n))
-        session._write(junk, now)
+        session.write_raw(junk, now)
         self.stats.garbage += 1
 
     def _er(

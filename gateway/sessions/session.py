@@ -226,6 +226,10 @@ class Session:
         if self._log is not None:
             self._log("out", frame)
 
+    def write_raw(self, data: bytes, now: float) -> None:
+        """Put bytes on the wire as they are, outside the sequence (test peers' misbehaviour)."""
+        self._write(data, now)
+
     def send(
         self, msg_type: bytes, body: bytes, now: float, header: bytes = b"", *, offline_ok: bool = False
     ) -> int:
