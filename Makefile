@@ -22,7 +22,7 @@ PYTEST_ARGS ?=
 REQUIRE_INTEROP ?= 0
 export PYTHON REQUIRE_INTEROP
 
-.PHONY: test lint install system-deps executor run check-config clean distclean
+.PHONY: test lint install system-deps executor run gateway check-config clean distclean
 
 # All three checks run even when one fails, so one CI run shows every problem.
 # pytest exits 5 when it collects no tests: not a failure while the suite grows.
@@ -59,7 +59,12 @@ $(STAMP): pyproject.toml | system-deps $(BIN)/python
 executor: | $(BIN)/python
 	@scripts/qf-executor.sh $(BIN)/qf-executor
 
+# The demo: LP simulators, the gateway on $(CONFIG) and an OMS flow; Ctrl-C stops it.
 run: install
+	$(BIN)/fixgw demo --gateway $(CONFIG)
+
+# The gateway alone, for your own OMS and LPs.
+gateway: install
 	$(BIN)/fixgw run --config $(CONFIG)
 
 check-config: install

@@ -95,7 +95,7 @@ class GatewayApplication(BaseApplication):
             max_attempts=int(router_cfg.get("MaxAttempts", 5)),
         )
         self.child_timeout = float(router_cfg.get("ChildTimeout", 5.0))
-        self.oms = OmsHandler(self.book, self.instruments, risk=self.risk, mid=self.marketdata.mid)
+        self.oms = OmsHandler(self.book, self.instruments, risk=self.risk, mid=self.mid_price)
         self.lps = LpHandler(self.book, marketdata=self.marketdata, on_child_event=self._child_event)
         self.engine = Engine(self)
         self.sessions_by_name: dict[str, Session] = {}
@@ -114,6 +114,14 @@ class GatewayApplication(BaseApplication):
         self._timer: asyncio.Task[None] | None = None
         self.counts: dict[str, int] = {}
         self._released: set[bytes] = set()
+
+    def mid_price(self, symbol: str, now: float) -> float | None:
+        """The consolidated mid as a price (risk collars, arrival price), not price units."""
+        mid = self.marketdata.mid(symbol, now)
+        inst = self.instruments.get(symbol)
+        if mid is None or inst is None:
+            return None
+        return mid / inst.price_scale
 
     # --- what the router may know (router.LpView) -------------------------------------------
     def available(self, lp: str) -> bool:
@@ -149,13 +157,14 @@ class GatewayApplication(BaseApplication):
             return
         out = self.lps.on_logon(name, now)
         symbols = [i.symbol for i in self.instruments if i.symbol != "*"]
-        if symbols:
+        # one request per symbol: an LP that does not quote one rejects only that one
+        for symbol in symbols:
             out.append(
                 Out(
                     "lp",
                     name,
                     MsgType.MARKET_DATA_REQUEST,
-                    build_market_data_request(f"MD-{name}-{int(now)}", symbols),
+                    build_market_data_request(f"MD-{name}-{symbol}-{int(now)}", [symbol]),
                 )
             )
         out += self.book.route_idle(now)
@@ -245,7 +254,7 @@ class GatewayApplication(BaseApplication):
         slippages: list[float] = []
         for p in book.parents.values():
             if p.cum_qty and p.arrival_mid:
-                avg = p.notional / p.cum_qty
+                avg = p.notional / p.cum_qty / p.inst.price_scale
                 sign = 1 if p.is_buy else -1
                 slippages.append(sign * (avg - p.arrival_mid) / p.arrival_mid * 1e4)
             for child in p.children:

@@ -8,7 +8,6 @@ status 2 and one line naming the file and key, before anything is started.
 from __future__ import annotations
 
 import argparse
-import importlib
 import sys
 from collections.abc import Sequence
 
@@ -37,16 +36,14 @@ def _run(args: argparse.Namespace) -> int:
     settings = _load(args.config)
     if settings is None:
         return EXIT_CONFIG_ERROR
+    from gateway.app import AppConfigError, run
+    from gateway.risk import RiskConfigError
+
     try:
-        app = importlib.import_module("gateway.app")
-    except ModuleNotFoundError as exc:
-        if exc.name != "gateway.app":
-            raise
-        print(settings.summary())
-        print("fixgw: gateway.app is not written yet; nothing to run", file=sys.stderr)
-        return 1
-    result: int = app.run(settings)
-    return result
+        return run(settings, status_every=args.status_every)
+    except (AppConfigError, RiskConfigError) as exc:
+        print(f"fixgw: config error: {exc}", file=sys.stderr)
+        return EXIT_CONFIG_ERROR
 
 
 def _sim_lp(args: argparse.Namespace) -> int:
@@ -79,6 +76,13 @@ def _parser() -> argparse.ArgumentParser:
 
     run = commands.add_parser("run", help="start the gateway")
     run.add_argument("--config", required=True, metavar="PATH", help="settings file (TOML)")
+    run.add_argument(
+        "--status-every",
+        type=float,
+        default=5.0,
+        metavar="SECONDS",
+        help="print a status line this often (0 = never)",
+    )
     run.set_defaults(handler=_run)
 
     check = commands.add_parser("check-config", help="load a settings file and summarise it")
@@ -95,6 +99,9 @@ def _parser() -> argparse.ArgumentParser:
     sim_oms.add_argument("--rate", type=float, metavar="R", help="orders per second (0: flat out)")
     sim_oms.add_argument("--port", type=int, metavar="P", help="the gateway's port")
     sim_oms.set_defaults(handler=_sim_oms)
+    from gateway.demo import add_parser as add_demo
+
+    add_demo(commands)
     return parser
 
 

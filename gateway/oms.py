@@ -137,8 +137,7 @@ class OmsHandler:
             return [book.reject_new(session, cl, inst, symbol, side, qty_raw, ord_type, reason, text, now)]
 
         inst: Instrument | None = None
-        existing = book.is_duplicate(session, cl)
-        if existing is not None:
+        if book.is_duplicate(session, cl):
             if msg.get(tags.PossResend) == b"Y":
                 # a resend of an order we already have: tell its status, do not book it twice
                 return book.status_request(session, cl, now)

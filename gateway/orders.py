@@ -193,7 +193,7 @@ class ParentOrder:
     created: float
     account: bytes | None = None
     profile: str = ""
-    arrival_mid: float | None = None
+    arrival_mid: float | None = None  # consolidated mid price when the order arrived
     state: str = NEW
     cum_qty: int = 0
     notional: int = 0
@@ -270,6 +270,8 @@ class OrderBook:
         self.anomalies: list[str] = []
         self.counters: dict[str, int] = {}
         self.open_parents: dict[bytes, ParentOrder] = {}
+        # NewOrderSingles refused at entry: (Symbol, Side, OrderQty, OrdType, Text) by ClOrdID
+        self.rejected: dict[tuple[str, bytes], tuple[bytes, bytes, bytes, bytes, str]] = {}
 
     # --- ids --------------------------------------------------------------------------
     def _id(self, kind: bytes) -> bytes:
@@ -387,8 +389,47 @@ class OrderBook:
         return Out("oms", session, MsgType.ORDER_CANCEL_REJECT, body)
 
     # --- new parent orders ------------------------------------------------------------
-    def is_duplicate(self, session: str, cl_ord_id: bytes) -> ParentOrder | None:
-        return self.by_cl_ord_id.get((session, cl_ord_id))
+    def is_duplicate(self, session: str, cl_ord_id: bytes) -> bool:
+        key = (session, cl_ord_id)
+        return key in self.by_cl_ord_id or key in self.rejected
+
+    def _rejected_status(self, session: str, cl_ord_id: bytes, now: float) -> Out:
+        symbol, side, qty_raw, ord_type, text = self.rejected[(session, cl_ord_id)]
+        body = (
+            b"37=NONE\x0111="
+            + cl_ord_id
+            + b"\x0117="
+            + self._id(b"E")
+            + b"\x01150=I\x0139=8\x0155="
+            + symbol
+            + b"\x0154="
+            + side
+            + b"\x0138="
+            + qty_raw
+            + b"\x0140="
+            + ord_type
+            + b"\x01151=0\x0114=0\x016=0\x0158="
+            + text.encode("latin-1", "replace")
+            + b"\x0160="
+            + self._ts(now)
+            + b"\x01"
+        )
+        return Out("oms", session, MsgType.EXECUTION_REPORT, body)
+
+    def _refused_earlier(self, session: str, cl_ord_id: bytes, orig: bytes, response_to: bytes) -> Out | None:
+        """OrderCancelReject for a cancel/replace of an order we rejected at entry."""
+        if (session, orig) not in self.rejected or (session, orig) in self.by_cl_ord_id:
+            return None
+        return self._cancel_reject(
+            session,
+            cl_ord_id,
+            orig,
+            b"NONE",
+            OrdStatus.REJECTED,
+            response_to,
+            CxlRejReason.TOO_LATE_TO_CANCEL,
+            "too late: the order was rejected",
+        )
 
     def reject_new(
         self,
@@ -403,9 +444,17 @@ class OrderBook:
         text: str,
         now: float,
     ) -> Out:
-        """ExecutionReport 150=8 for a NewOrderSingle we did not accept (no parent kept)."""
+        """ExecutionReport 150=8 for a NewOrderSingle we did not accept.
+
+        The refusal is remembered by ClOrdID: a status request is answered with it, a cancel
+        is too late, and the ClOrdID cannot be used again.
+        """
         self._count("parents_rejected")
         order_id = b"NONE"
+        if (session, cl_ord_id) not in self.by_cl_ord_id:  # a duplicate does not replace the original
+            self.rejected.setdefault(
+                (session, cl_ord_id), (symbol, side or b"1", qty_raw or b"0", ord_type or b"2", text)
+            )
         body = (
             b"37="
             + order_id
@@ -554,6 +603,9 @@ class OrderBook:
 
     # --- OMS requests -------------------------------------------------------------------
     def cancel_request(self, session: str, cl_ord_id: bytes, orig: bytes, now: float) -> list[Out]:
+        refused = self._refused_earlier(session, cl_ord_id, orig, b"1")
+        if refused is not None:
+            return [refused]
         out: list[Out] = []
         p = self.by_cl_ord_id.get((session, orig))
         if p is None:
@@ -590,6 +642,9 @@ class OrderBook:
     def replace_request(
         self, session: str, cl_ord_id: bytes, orig: bytes, qty: int, price: int | None, now: float
     ) -> list[Out]:
+        refused = self._refused_earlier(session, cl_ord_id, orig, b"2")
+        if refused is not None:
+            return [refused]
         out: list[Out] = []
         p = self.by_cl_ord_id.get((session, orig))
         if p is None:
@@ -625,6 +680,8 @@ class OrderBook:
 
     def status_request(self, session: str, cl_ord_id: bytes, now: float) -> list[Out]:
         p = self.by_cl_ord_id.get((session, cl_ord_id))
+        if p is None and (session, cl_ord_id) in self.rejected:
+            return [self._rejected_status(session, cl_ord_id, now)]
         if p is None:
             return [
                 Out(

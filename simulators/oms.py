@@ -16,9 +16,11 @@ modules, nor log per message.
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import dataclasses
 import json
 import random
+import signal
 import sys
 import time
 from collections.abc import Mapping
@@ -389,6 +391,7 @@ class OmsSimulator(BaseApplication):
         self._weights = [s.weight for s in p.symbols]
         self._tifs = list(p.tif_weights)
         self._tif_weights = [p.tif_weights[t] for t in self._tifs]
+        self.interrupted = False  # Ctrl-C: stop sending, settle, cancel what works, report
 
     # --- engine callbacks ---------------------------------------------------------------------
     def on_logon(self, session: Session, now: float) -> None:
@@ -588,7 +591,7 @@ class OmsSimulator(BaseApplication):
         start = time.perf_counter()
         sent = 0
         answers = self._answers
-        while sent < n:
+        while sent < n and not self.interrupted:
             session = self.session
             if session is None or not session.logged_on:
                 self.report.errors.append(f"session lost after {sent} orders")
@@ -748,6 +751,13 @@ def run(
     """`fixgw sim-oms`: run under uvloop, print the summary; 0 if clean, 1 otherwise."""
     import uvloop
 
-    report = uvloop.run(run_oms(profile, orders=orders, rate=rate, port=port))
+    async def main() -> OmsReport:
+        sim = OmsSimulator(profile, orders=orders, rate=rate, port=port)
+        loop = asyncio.get_running_loop()
+        with contextlib.suppress(NotImplementedError):
+            loop.add_signal_handler(signal.SIGINT, lambda: setattr(sim, "interrupted", True))
+        return await sim.run()
+
+    report = uvloop.run(main())
     print(report.summary(), file=out, flush=True)
     return 0 if report.ok else 1
