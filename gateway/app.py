@@ -185,6 +185,12 @@ class GatewayApplication(BaseApplication):
         if out:
             self.dispatch(out, now)
 
+    def on_end_of_session(self, session: Session, now: float) -> None:
+        """An OMS session's trading day ends (EndTime): its DAY orders expire, reported first."""
+        role, name = self._role[id(session)]
+        if role == "oms":
+            self.dispatch(self.book.end_of_day(now, name), now)
+
     def on_session_event(self, session: Session, event: SessionEvent, now: float) -> None:
         role, name = self._role[id(session)]
         if role == "lp" and event.kind == "reject_received" and event.message is not None:
@@ -337,8 +343,21 @@ class GatewayApplication(BaseApplication):
         await self.engine.stop()
 
 
+def _kill_signal(app: GatewayApplication, engaged: bool) -> None:
+    app.kill(engaged, "operator signal (SIGUSR1)" if engaged else "released")
+    print(
+        f"kill switch {'ENGAGED: new orders rejected, working orders canceled' if engaged else 'released'}",
+        flush=True,
+    )
+
+
 async def serve(
-    settings: GatewaySettings, stop: asyncio.Event, *, quiet: bool = False, status_every: float = 0.0
+    settings: GatewaySettings,
+    stop: asyncio.Event,
+    *,
+    quiet: bool = False,
+    status_every: float = 0.0,
+    signals: bool = False,
 ) -> GatewayApplication:
     app = GatewayApplication(settings)
     await app.start()
@@ -359,6 +378,12 @@ async def serve(
             print(app.status_line(time.time()), flush=True)
 
     reporter = asyncio.get_running_loop().create_task(report()) if status_every > 0 else None
+    if signals:
+        # an operator's kill switch until the admin API exists: SIGUSR1 engages, SIGUSR2 releases
+        loop = asyncio.get_running_loop()
+        with contextlib.suppress(NotImplementedError, AttributeError):
+            loop.add_signal_handler(signal.SIGUSR1, lambda: _kill_signal(app, True))
+            loop.add_signal_handler(signal.SIGUSR2, lambda: _kill_signal(app, False))
     try:
         await stop.wait()
     finally:
@@ -379,7 +404,7 @@ def run(settings: GatewaySettings, status_every: float = 5.0) -> int:
         for sig in (signal.SIGINT, signal.SIGTERM):
             with contextlib.suppress(NotImplementedError):
                 loop.add_signal_handler(sig, stop.set)
-        await serve(settings, stop, status_every=status_every)
+        await serve(settings, stop, status_every=status_every, signals=True)
 
     import uvloop
 

@@ -895,10 +895,12 @@ class OrderBook:
         out.append(self._report(p, ExecType.PENDING_CANCEL, now, text=p.cancel_reason))
         self._cancel_children(p, now, out)
 
-    def end_of_day(self, now: float) -> list[Out]:
+    def end_of_day(self, now: float, session: str | None = None) -> list[Out]:
+        """Expire the working DAY parents (of one OMS session, or all)."""
         out: list[Out] = []
         for p in list(self.open_parents.values()):
-            self._apply(p, EV_END_OF_DAY, now, out)
+            if session is None or p.session == session:
+                self._apply(p, EV_END_OF_DAY, now, out)
         return out
 
     def _expire(self, p: ParentOrder, now: float, out: list[Out]) -> None:

@@ -62,6 +62,9 @@ class BaseApplication:
     def on_session_event(self, session: Session, event: SessionEvent, now: float) -> None:
         """Called for session events other than logon/logout."""
 
+    def on_end_of_session(self, session: Session, now: float) -> None:
+        """Called at the session's EndTime, just before it logs out."""
+
 
 @dataclass
 class _SessionRuntime:
@@ -490,6 +493,9 @@ class Engine:
                     continue
                 try:
                     if not runtime.schedule.is_in_session(now) and session.logged_on:
+                        end = getattr(self.application, "on_end_of_session", None)
+                        if end is not None:
+                            end(session, now)  # e.g. DAY orders expire, reported before the Logout
                         session.logout(now, "End of session")
                     events = session.on_timer(now)
                 except Exception:
@@ -565,6 +571,10 @@ class Engine:
             await asyncio.sleep(delay)
             if not logged_on:
                 delay = min(delay * 2, float(settings.reconnect_max_interval))
+
+    def in_session(self, session_id: str, now: float) -> bool:
+        """Is ``now`` inside the session's schedule (StartTime/EndTime)?"""
+        return self._runtimes[session_id].schedule.is_in_session(now)
 
     def connected_sessions(self) -> list[Session]:
         return [r.session for r in self._runtimes.values() if r.connection is not None]
