@@ -1,0 +1,221 @@
+"""The scorecard's arithmetic, checked by hand on the sample fills of SPEC.md section 3.
+
+Side is not given in the sample table; the fills are taken as buys (the benchmark for a buy
+is the ask). Each expected figure is written out from the SPEC formula in a comment.
+"""
+
+from __future__ import annotations
+
+import math
+
+import pytest
+
+from gateway.scorecard import (
+    ACK_LAT,
+    EFF_SPREAD,
+    FILL_LAT,
+    FILL_RATE,
+    PI,
+    PI_MID,
+    REJECT_RATE,
+    Scorecard,
+    ScorecardError,
+    ScorecardSettings,
+)
+
+T1 = 1754141401.123456  # 2025-08-02 13:30:01.123456 UTC
+T2 = 1754141402.456789
+T3 = 1754141403.789123
+T4 = 1754141404.912345
+
+
+def sample_card(half_life: float = 300.0, k: float = 0.0) -> Scorecard:
+    card = Scorecard(ScorecardSettings(half_life_s=half_life, shrinkage_k=k))
+    rows = [
+        # (time, LP, symbol, order, fill, price, bid, ask, latency ms)
+        (T1, "LP_A", "XYZ", 1000, 1000, 100.01, 100.00, 100.02, 15),
+        (T2, "LP_B", "XYZ", 500, 200, 100.03, 100.01, 100.03, 55),
+        (T3, "LP_C", "XYZ", 2000, 2000, 100.00, 100.00, 100.02, 25),
+        (T4, "LP_A", "ABC", 5000, 5000, 50.24, 50.24, 50.26, 18),
+    ]
+    for i, (t, lp, sym, qty, fill, px, bid, ask, lat) in enumerate(rows):
+        cid = b"C%d" % i
+        sent = t - lat / 1000
+        card.on_sent(cid, lp, sym, +1, qty, sent, bid=bid, ask=ask)
+        card.on_fill(cid, fill, px, t)
+        card.on_done(cid, False, t)
+    return card
+
+
+def test_price_improvement_effective_spread_fill_rate_latency_per_fill() -> None:
+    card = sample_card()
+    b = card.kpis("LP_B", "XYZ", None, T2)
+    # LP_B: buy 200 @ 100.03, ask 100.03, mid 100.02
+    assert b[PI] == pytest.approx(0.0, abs=1e-9)  # (100.03 - 100.03) / 100.03 x 1e4
+    assert b[PI_MID] == pytest.approx((100.02 - 100.03) / 100.02 * 1e4)  # -0.99980
+    assert b[EFF_SPREAD] == pytest.approx(2 * (100.03 - 100.02) / 100.02 * 1e4)  # 1.99960
+    assert b[FILL_RATE] == pytest.approx(0.4)  # 200 / 500
+    assert b[ACK_LAT] == pytest.approx(55.0, abs=1e-3) and b[FILL_LAT] == pytest.approx(55.0, abs=1e-3)
+    assert b[REJECT_RATE] == 0.0
+    c = card.kpis("LP_C", "XYZ", None, T3)
+    assert c[PI] == pytest.approx((100.02 - 100.00) / 100.02 * 1e4)  # 1.99960
+    assert c[PI_MID] == pytest.approx((100.01 - 100.00) / 100.01 * 1e4)  # 0.99990
+    assert c[EFF_SPREAD] == pytest.approx(-1.9998, abs=1e-4)  # 2 x (100.00 - 100.01) / 100.01 x 1e4
+
+
+def test_ewma_across_symbols_with_decay() -> None:
+    card = sample_card(half_life=300.0)
+    a = card.kpis("LP_A", None, None, T4)
+    x1 = (100.02 - 100.01) / 100.02 * 1e4  # 0.99980: XYZ at T1
+    x2 = (50.26 - 50.24) / 50.26 * 1e4  # 3.97931: ABC at T4
+    n = 2 ** (-(T4 - T1) / 300.0) + 1  # the first observation decayed over 3.789 s
+    assert a[PI] == pytest.approx(x1 + (x2 - x1) / n)
+    assert a[PI] == pytest.approx(2.496075, abs=1e-5)  # 0.99980 + 2.97951 / 1.99128
+    assert a[ACK_LAT] == pytest.approx(15 + (18 - 15) / n, abs=1e-3)
+
+
+def test_effective_equals_realized_plus_twice_impact() -> None:
+    card = Scorecard(ScorecardSettings(half_life_s=1e9, shrinkage_k=0))
+    mids = {"XYZ": 100.05}
+    for i, (px, bid, ask, side) in enumerate(
+        [(100.01, 100.00, 100.02, 1), (99.99, 99.98, 100.00, -1), (100.03, 100.01, 100.03, 1)]
+    ):
+        cid = b"K%d" % i
+        card.on_sent(cid, "LP_A", "XYZ", side, 100, T1 + i, bid=bid, ask=ask)
+        card.on_fill(cid, 100, px, T1 + i + 0.01)
+        card.on_done(cid, False, T1 + i + 0.01)
+    assert card.mature(T1 + 100, lambda s: mids[s]) == 9
+    v = card.kpis("LP_A", "XYZ", None, T1 + 100)
+    for h in card.settings.horizons_s:
+        realized = card.kpi_value(v, f"realized_spread_{h:g}s")
+        impact = card.kpi_value(v, f"market_impact_{h:g}s")
+        assert v[EFF_SPREAD] == pytest.approx(realized + 2 * impact)
+    # the first fill's impact at any horizon: s x (mid_h - mid_t) / mid_t x 1e4 for each fill, averaged
+    impacts = [
+        1 * (100.05 - 100.01) / 100.01 * 1e4,
+        -1 * (100.05 - 99.99) / 99.99 * 1e4,
+        1 * (100.05 - 100.02) / 100.02 * 1e4,
+    ]
+    assert card.kpi_value(v, "market_impact") == pytest.approx(sum(impacts) / 3)
+
+
+def test_markouts_wait_for_their_horizon() -> None:
+    card = Scorecard(ScorecardSettings(shrinkage_k=0))
+    card.on_sent(b"M", "LP_A", "XYZ", 1, 100, T1, bid=100.0, ask=100.02)
+    card.on_fill(b"M", 100, 100.01, T1)
+    assert card.next_markout() == pytest.approx(T1 + 1.0)
+    assert card.mature(T1 + 0.5, lambda s: 100.5) == 0
+    assert card.mature(T1 + 1.0, lambda s: 100.5) == 1
+    assert card.mature(T1 + 31, lambda s: None) == 0  # no market then: nothing scored
+    assert card.next_markout() is None
+
+
+def test_decay_halves_the_weight_per_half_life() -> None:
+    card = Scorecard(ScorecardSettings(half_life_s=10.0, shrinkage_k=0))
+    card._update("LP_A", "XYZ", 0, FILL_RATE, 1.0, 0.0)
+    st = card._stats["LP_A"]
+    assert st.weight(FILL_RATE, 10.0, card.decay) == pytest.approx(0.5)
+    assert st.weight(FILL_RATE, 20.0, card.decay) == pytest.approx(0.25)
+    card._update("LP_A", "XYZ", 0, FILL_RATE, 0.0, 100.0)  # 10 half-lives later the old record is faint
+    assert card.kpis("LP_A", None, None, 100.0)[FILL_RATE] == pytest.approx(2**-10 / (1 + 2**-10))
+
+
+def test_shrinkage_toward_the_lp_and_the_prior() -> None:
+    card = Scorecard(ScorecardSettings(half_life_s=1e9, shrinkage_k=20.0))
+    prior = card.settings.prior["fill_rate"]
+    assert card.kpis("LP_NEW", "XYZ", None, 0.0)[FILL_RATE] == pytest.approx(prior)
+    for i in range(20):  # 20 children at 100% on XYZ
+        card._update("LP_A", "XYZ", 0, FILL_RATE, 1.0, float(i))
+    lp_wide = 20 / 40 * 1.0 + 20 / 40 * prior  # n / (n + k) toward the prior
+    assert card.kpis("LP_A", None, None, 20.0)[FILL_RATE] == pytest.approx(lp_wide)
+    sym = 20 / 40 * 1.0 + 20 / 40 * lp_wide  # the symbol shrunk toward the LP-wide value
+    assert card.kpis("LP_A", "XYZ", None, 20.0)[FILL_RATE] == pytest.approx(sym)
+    assert card.kpis("LP_A", "ABC", None, 20.0)[FILL_RATE] == pytest.approx(lp_wide)  # no ABC data
+
+
+def test_composite_scores_on_the_sample_scorecard() -> None:
+    card = Scorecard(ScorecardSettings(half_life_s=1e9, shrinkage_k=0))
+    table = {
+        "LP_A": (0.50, 0.985, 16.5, 0.012),
+        "LP_B": (-0.25, 0.65, 55.0, 0.15),
+        "LP_C": (1.00, 0.95, 25.0, 0.035),
+    }
+    for lp, (pi, fill, lat, rej) in table.items():
+        card._update(lp, "XYZ", 0, PI, pi, 0.0)
+        card._update(lp, "XYZ", 0, FILL_RATE, fill, 0.0)
+        card._update(lp, "XYZ", 0, ACK_LAT, lat, 0.0)
+        card._update(lp, "XYZ", 0, REJECT_RATE, rej, 0.0)
+    scores = card.scores(["LP_A", "LP_B", "LP_C"], "XYZ", "best_price", 0.0)
+    # min-max per KPI; market impact has no data (prior for all: 0.5 each)
+    # LP_A: PI (0.5+0.25)/1.25=0.6, fill 1.0, latency (55-16.5)/38.5=1.0, impact 0.5
+    a = (0.5 * 0.6 + 0.2 * 1.0 + 0.2 * 1.0 + 0.1 * 0.5) * (1 - 0.012) * 100
+    # LP_B: 0, 0, 0, 0.5 ; LP_C: PI 1.0, fill (0.95-0.65)/0.335, latency (55-25)/38.5
+    b = (0.1 * 0.5) * (1 - 0.15) * 100
+    c = (0.5 * 1.0 + 0.2 * (0.30 / 0.335) + 0.2 * (30 / 38.5) + 0.1 * 0.5) * (1 - 0.035) * 100
+    assert scores["LP_A"] == pytest.approx(a)  # 74.10
+    assert scores["LP_B"] == pytest.approx(b)  # 4.25
+    assert scores["LP_C"] == pytest.approx(c)  # 85.98
+    hft = card.scores(["LP_A", "LP_B", "LP_C"], "XYZ", "hft", 0.0)
+    assert hft["LP_A"] > hft["LP_C"] > hft["LP_B"]  # latency-heavy: LP_A leads
+    assert scores["LP_C"] > scores["LP_A"]  # price-heavy: LP_C leads
+
+
+def test_prior_lp_is_neither_zero_nor_hundred() -> None:
+    card = Scorecard(ScorecardSettings(shrinkage_k=5.0))
+    for i in range(10):
+        card._update("GOOD", "XYZ", 0, FILL_RATE, 1.0, float(i))
+        card._update("GOOD", "XYZ", 0, ACK_LAT, 5.0, float(i))
+        card._update("BAD", "XYZ", 0, FILL_RATE, 0.2, float(i))
+        card._update("BAD", "XYZ", 0, ACK_LAT, 200.0, float(i))
+    s = card.scores(["GOOD", "BAD", "NEW"], "XYZ", "hft", 10.0)
+    assert s["GOOD"] > s["NEW"] > s["BAD"] and 0 < s["NEW"] < 100
+
+
+def test_zscore_normalisation_and_single_lp() -> None:
+    card = Scorecard(ScorecardSettings(normalization="zscore", shrinkage_k=0))
+    assert card.scores(["ONLY"], "XYZ", "hft", 0.0)["ONLY"] == pytest.approx(50.0 * (1 - 0.05))
+    for lp, lat in (("A", 10.0), ("B", 20.0), ("C", 30.0)):
+        card._update(lp, "XYZ", 0, ACK_LAT, lat, 0.0)
+    s = card.scores(["A", "B", "C"], "XYZ", "hft", 0.0, weights={"latency": 1.0})
+    z = 10 / math.sqrt(200 / 3)
+    assert s["A"] == pytest.approx(100 * 0.5 * (1 + math.erf(z / math.sqrt(2))) * 0.95)
+
+
+def test_weights_are_validated_and_replaceable() -> None:
+    card = Scorecard()
+    card.set_weights("hft", {"latency": 0.5, "fill_rate": 0.5})
+    assert card.settings.profiles["hft"] == {"latency": 0.5, "fill_rate": 0.5}
+    for bad, why in (
+        ({"latency": 0.7, "fill_rate": 0.7}, "sum to"),
+        ({"latency": -0.5, "fill_rate": 1.5}, "non-negative"),
+        ({"speed": 1.0}, "unknown KPI"),
+        ({}, "no weights"),
+    ):
+        with pytest.raises(ScorecardError, match=why):
+            card.set_weights("hft", bad)
+    assert card.settings.profiles["hft"] == {"latency": 0.5, "fill_rate": 0.5}  # unchanged
+    card.set_weights("custom", {"rejection_rate": 0.3, "price_improvement": 0.7})
+    assert "custom" in card.snapshot(0.0)["profiles"]
+
+
+def test_rejections_and_last_look_hold_time() -> None:
+    card = Scorecard(ScorecardSettings(shrinkage_k=0))
+    card.on_sent(b"R1", "LP_B", "XYZ", 1, 100, 0.0, bid=99.0, ask=101.0, last_look=True)
+    card.on_answer(b"R1", 0.080)
+    card.on_done(b"R1", True, 0.080)
+    v = card.kpis("LP_B", "XYZ", None, 0.1)
+    assert v[REJECT_RATE] == 1.0 and v[FILL_RATE] == 0.0
+    assert card.kpi_value(v, "hold_time") == pytest.approx(80.0)
+    assert card.kpi_value(v, "latency") == pytest.approx(80.0)
+
+
+def test_size_buckets() -> None:
+    card = Scorecard(ScorecardSettings(shrinkage_k=0))
+    assert [card.bucket(q, 1000) for q in (100, 499, 500, 1999, 2000, 10**6)] == [0, 0, 1, 1, 2, 2]
+    card.on_sent(b"S", "LP_A", "XYZ", 1, 5000, 0.0, bid=1.0, ask=1.1, typical=1000)
+    card.on_fill(b"S", 1000, 1.1, 0.01)
+    card.on_done(b"S", False, 0.01)
+    assert card.kpis("LP_A", "XYZ", 2, 0.01)[FILL_RATE] == pytest.approx(0.2)
+    assert card.kpis("LP_A", "XYZ", 0, 0.01)[FILL_RATE] == pytest.approx(
+        0.2
+    )  # no small-size data: symbol value
