@@ -8,9 +8,10 @@ if identical; status reports are exempt), CumQty never falling except on a bust 
 correction, CumQty + LeavesQty == OrderQty while live and LeavesQty 0 when done, CumQty ==
 sum of LastQty over fills less busts, AvgPx == sum(LastQty x LastPx) / CumQty (exact
 decimals; rounding at the last decimal tolerated), OrdStatus agreeing with the quantities,
-no fill after a terminal state (a fill after a cancel is a documented late fill, recorded
-apart), one first report (ack or reject), OrigClOrdID chains of cancel and replace, an
-answer to every request, and at the end which orders are still open.
+no fill after a terminal state (a fill after a cancel, an expiry or a done-for-day is a
+documented late fill, recorded apart), one first report (ack or reject), OrigClOrdID
+chains of cancel and replace, an answer to every request, and at the end which orders are
+still open.
 
 Pure and synchronous: no clock (times are passed in), no I/O, no event loop, so it can be
 used on its own, on a recorded log or in a unit test. It must never raise on a bad report:
@@ -33,6 +34,8 @@ _LIVE: Final = frozenset({b"0", b"1", b"A", b"6", b"E", b"5", b"9", b"D"})
 _TERMINAL: Final = frozenset({b"2", b"4", b"8", b"C", b"3"})
 # ExecType(150) values
 _TRADES: Final = frozenset({b"F", b"1", b"2"})  # FIX 4.4 Trade; FIX 4.2 Partial fill / Fill
+# a fill after these is a late fill (the LP traded before it heard of the end), not a fault
+_LATE_FILL_AFTER: Final = {b"4": "cancelled", b"C": "expired", b"3": "done for the day"}
 _HEADER_TAGS: Final = frozenset({8, 9, 10, 34, 43, 49, 50, 52, 56, 57, 97, 115, 122, 128, 369})
 _ZERO: Final = Decimal(0)
 
@@ -321,12 +324,13 @@ class ReportChecker:
                 self._violation("fill", cl, "fill without a positive LastQty(32) and LastPx(31)")
             else:
                 if was_terminal:
-                    if prev_status == b"4":
+                    if prev_status in _LATE_FILL_AFTER:
                         o.late_fills += 1
                         self.late_fill_count += 1
                         if len(self.late_fills) < self.keep:
                             self.late_fills.append(
-                                f"{o.clordid}: {last_qty} @ {last_px} after the order was cancelled"
+                                f"{o.clordid}: {last_qty} @ {last_px} after the order was "
+                                f"{_LATE_FILL_AFTER[prev_status]}"
                             )
                     else:
                         self._violation(

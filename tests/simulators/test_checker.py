@@ -170,6 +170,20 @@ def test_status_reports_late_fills_and_working_orders() -> None:
     assert c.outcome()["working"] == 1
 
 
+def test_a_fill_after_expiry_is_a_late_fill_but_after_a_fill_it_is_a_fault() -> None:
+    c = checker_with("A", tif="0")
+    c.on_message(er("A", "0", "0", "0", "100"))
+    c.on_message(er("A", "C", "C", "0", "0"))  # expired at the end of the day
+    c.on_message(er("A", "F", "C", "40", "0", "99", last=("40", "99")))
+    assert kinds(c) == []
+    assert c.late_fill_count == 1 and "after the order was expired" in c.late_fills[0]
+    c = checker_with("B")
+    c.on_message(er("B", "0", "0", "0", "100"))
+    c.on_message(er("B", "F", "2", "100", "0", "99", last=("100", "99")))
+    c.on_message(er("B", "F", "2", "100", "0", "99", last=("100", "99")))
+    assert "fill_after_terminal" in kinds(c)
+
+
 def test_without_require_ack_a_fill_may_come_first() -> None:
     c = checker_with("A", require_ack=False)
     c.on_message(er("A", "F", "2", "100", "0", "100", last=("100", "100")))
