@@ -26,7 +26,8 @@ from gateway.marketdata import MarketData, build_market_data_request
 from gateway.oms import OmsHandler
 from gateway.orders import C_PENDING_NEW, CHILD_TERMINAL, ChildOrder, OrderBook, Out, ParentOrder
 from gateway.risk import RiskEngine, parse_risk_settings
-from gateway.router import StaticRouter
+from gateway.router import ScorecardRouter, ScorecardRouterSettings, StaticRouter
+from gateway.scorecard import Scorecard, parse_scorecard_settings
 from gateway.sessions.session import NotLoggedOn, Session, SessionEvent
 from gateway.sessions.transport import BaseApplication, Engine
 
@@ -67,6 +68,27 @@ def parse_instruments(items: object, source: str) -> InstrumentBook:
     return InstrumentBook(out)
 
 
+def _scorecard_router_settings(cfg: dict[str, Any], source: str) -> ScorecardRouterSettings:
+    keys = {
+        "DefaultProfile": ("default_profile", str),
+        "MaxRejectionRate": ("max_rejection_rate", float),
+        "SliceFactor": ("slice_factor", float),
+        "SprayMaxLps": ("spray_max_lps", int),
+        "MaxShare": ("max_share", float),
+        "LatencyScaleMs": ("latency_scale_ms", float),
+    }
+    kwargs: dict[str, Any] = {}
+    for key, (attr, typ) in keys.items():
+        if key in cfg:
+            try:
+                kwargs[attr] = typ(cfg[key])
+            except (TypeError, ValueError):
+                raise AppConfigError(
+                    f"{source}: [router] {key}: {cfg[key]!r}; allowed: a {typ.__name__}"
+                ) from None
+    return ScorecardRouterSettings(**kwargs)
+
+
 class GatewayApplication(BaseApplication):
     """The gateway's application on the FIX engine: OMS sessions in, LP sessions out."""
 
@@ -88,14 +110,45 @@ class GatewayApplication(BaseApplication):
                 names = ", ".join(self.lp_names)
                 raise AppConfigError(f"{source}: [router] Priority: {lp!r} is not an LP; allowed: {names}")
         self.disabled: set[str] = set(router_cfg.get("Disabled", []))
-        self.router = StaticRouter(priority, self)
+        self.scorecard = Scorecard(parse_scorecard_settings(extra.get("scorecard", {}), source))
+        for lp in self.lp_names:
+            self.scorecard.add_lp(lp)
+        self.last_look: set[str] = set(router_cfg.get("LastLookLps", []))
+        kind = str(router_cfg.get("Kind", "static"))
+        self.router: StaticRouter | ScorecardRouter
+        if kind == "static":
+            self.router = StaticRouter(priority, self)
+        elif kind == "scorecard":
+            self.router = ScorecardRouter(
+                self.scorecard, self, priority, _scorecard_router_settings(router_cfg, source)
+            )
+        else:
+            raise AppConfigError(f"{source}: [router] Kind: {kind!r}; allowed: static, scorecard")
         self.book = OrderBook(
             self.router.plan,
             id_prefix=str(router_cfg.get("IdPrefix", "GW")) + format(int(time.time() * 1000) % 10**9, "x"),
             max_attempts=int(router_cfg.get("MaxAttempts", 5)),
         )
         self.child_timeout = float(router_cfg.get("ChildTimeout", 5.0))
-        self.oms = OmsHandler(self.book, self.instruments, risk=self.risk, mid=self.mid_price)
+        profile_tag = router_cfg.get("ProfileTag")
+        session_profiles = dict(router_cfg.get("SessionProfiles", {}))
+        profiles = frozenset(self.scorecard.settings.profiles)
+        for sess_name, prof in session_profiles.items():
+            if prof not in profiles:
+                raise AppConfigError(
+                    f"{source}: [router.SessionProfiles] {sess_name}: unknown profile {prof!r}; "
+                    f"allowed: {', '.join(sorted(profiles))}"
+                )
+        by_sid = {s.name: s.session_id for s in settings.sessions}
+        self.oms = OmsHandler(
+            self.book,
+            self.instruments,
+            risk=self.risk,
+            mid=self.mid_price,
+            profile_tag=int(profile_tag) if profile_tag else None,
+            default_profiles={by_sid.get(k, k): v for k, v in session_profiles.items()},
+            profiles=profiles,
+        )
         self.lps = LpHandler(self.book, marketdata=self.marketdata, on_child_event=self._child_event)
         self.engine = Engine(self)
         self.sessions_by_name: dict[str, Session] = {}
@@ -113,7 +166,8 @@ class GatewayApplication(BaseApplication):
         self.listeners: list[Callable[[str, dict[str, Any]], None]] = []
         self._timer: asyncio.Task[None] | None = None
         self.counts: dict[str, int] = {}
-        self._released: set[bytes] = set()
+        self._markout_timer: asyncio.TimerHandle | None = None
+        self._markout_due: float | None = None
 
     def mid_price(self, symbol: str, now: float) -> float | None:
         """The consolidated mid as a price (risk collars, arrival price), not price units."""
@@ -224,6 +278,50 @@ class GatewayApplication(BaseApplication):
                 self.lps.child_sent(item.dest, seq, child)
                 if child.price is not None:
                     self.risk.child_opened(child.lp, child.parent.inst, child.qty, child.price)
+                p = child.parent
+                inst = p.inst
+                quote = self.marketdata.best(p.symbol, now)
+                scale = inst.price_scale
+                self.scorecard.on_sent(
+                    child.child_id,
+                    child.lp,
+                    p.symbol,
+                    1 if p.is_buy else -1,
+                    inst.qty_to_float(child.qty),
+                    now,
+                    bid=quote.bid / scale if quote is not None and quote.bid is not None else None,
+                    ask=quote.ask / scale if quote is not None and quote.ask is not None else None,
+                    typical=float(inst.typical_size),
+                    last_look=child.lp in self.last_look,
+                )
+
+    def _schedule_markouts(self) -> None:
+        """One loop timer, set for the earliest markout still to mature."""
+        due = self.scorecard.next_markout()
+        if due is None or (self._markout_due is not None and self._markout_due <= due):
+            return
+        try:
+            loop = asyncio.get_running_loop()
+        except RuntimeError:
+            return  # driven without a loop (tests): mature() is called by hand
+        if self._markout_timer is not None:
+            self._markout_timer.cancel()
+        self._markout_due = due
+        self._markout_timer = loop.call_later(max(0.0, due - time.time()), self._mature_markouts)
+
+    def _mature_markouts(self) -> None:
+        self._markout_timer = None
+        self._markout_due = None
+        now = time.time()
+        self.scorecard.mature(now, lambda symbol: self.mid_price(symbol, now))
+        self._schedule_markouts()
+
+    def quote_size(self, lp: str, symbol: str, is_buy: bool, now: float) -> int | None:
+        """The LP's displayed size on the side a child would take (for spraying)."""
+        q = self.marketdata.lp_quote(lp, symbol, now)
+        if q is None:
+            return None
+        return q.ask_size if is_buy else q.bid_size
 
     def _child_of(self, item: Out) -> ChildOrder | None:
         body = item.body
@@ -232,11 +330,24 @@ class GatewayApplication(BaseApplication):
 
     def _child_event(self, kind: str, child: ChildOrder, now: float) -> None:
         self.counts[kind] = self.counts.get(kind, 0) + 1
+        card = self.scorecard
+        cid = child.child_id
+        if kind == "ack":
+            card.on_answer(cid, now)
+        if len(child.fills) > child.fills_seen:
+            inst = child.parent.inst
+            for f in child.fills[child.fills_seen :]:
+                card.on_fill(cid, inst.qty_to_float(f.qty), inst.price_to_float(f.price), now)
+            child.fills_seen = len(child.fills)
+            self._schedule_markouts()
+        if child.state in CHILD_TERMINAL and not child.finished_seen:
+            child.finished_seen = True
+            card.on_done(cid, child.state == "rejected", now)
 
-        if child.state in CHILD_TERMINAL and child.price is not None and child.child_id not in self._released:
+        if child.state in CHILD_TERMINAL and child.price is not None and not child.released:
             # what was opened when the child was sent is released once, when it ends
             self.risk.child_released(child.lp, child.parent.inst, child.qty, child.price)
-            self._released.add(child.child_id)
+            child.released = True
         if self.listeners:
             self._emit(
                 "child",

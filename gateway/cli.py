@@ -38,10 +38,11 @@ def _run(args: argparse.Namespace) -> int:
         return EXIT_CONFIG_ERROR
     from gateway.app import AppConfigError, run
     from gateway.risk import RiskConfigError
+    from gateway.scorecard import ScorecardError
 
     try:
         return run(settings, status_every=args.status_every)
-    except (AppConfigError, RiskConfigError) as exc:
+    except (AppConfigError, RiskConfigError, ScorecardError) as exc:
         print(f"fixgw: config error: {exc}", file=sys.stderr)
         return EXIT_CONFIG_ERROR
 

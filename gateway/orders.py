@@ -173,6 +173,10 @@ class ChildOrder:
     status_asked: float | None = None
     fills: list[Fill] = field(default_factory=list)
     text: str = ""
+    # bookkeeping of the application around the book (scorecard, risk): what it has seen
+    fills_seen: int = 0
+    finished_seen: bool = False
+    released: bool = False
 
     @property
     def leaves(self) -> int:
@@ -908,6 +912,7 @@ class OrderBook:
             p.cancel_reason = "end of day"
             self._cancel_children(p, now, out)
         self._finish(p, EXPIRED, now, out, text="end of day")
+        self._too_late_for_pending(p, out, "too late: order expired at the end of the day")
 
     # --- finishing --------------------------------------------------------------------------
     def _finish(
@@ -1013,25 +1018,29 @@ class OrderBook:
             self.open_parents.pop(p.order_id, None)
             self._count("parents_filled")
             out.append(self._report(p, ExecType.TRADE, now, last_qty=qty, last_px=price, exec_id=exec_id))
-            if p.pending_cl_ord_id is not None:
-                response = b"1" if p.pending_qty is None else b"2"
-                out.append(
-                    self._cancel_reject(
-                        p.session,
-                        p.pending_cl_ord_id,
-                        p.cl_ord_id,
-                        p.order_id,
-                        OrdStatus.FILLED,
-                        response,
-                        CxlRejReason.TOO_LATE_TO_CANCEL,
-                        "too late: order is filled",
-                    )
-                )
-                p.pending_cl_ord_id = p.pending_qty = p.pending_price = None
+            self._too_late_for_pending(p, out, "too late: order is filled")
             return
         if p.state == NEW:
             p.state = PARTIALLY_FILLED
         out.append(self._report(p, ExecType.TRADE, now, last_qty=qty, last_px=price, exec_id=exec_id))
+
+    def _too_late_for_pending(self, p: ParentOrder, out: list[Out], text: str) -> None:
+        """The parent ended first: its pending cancel or replace is answered, too late."""
+        if p.pending_cl_ord_id is None:
+            return
+        out.append(
+            self._cancel_reject(
+                p.session,
+                p.pending_cl_ord_id,
+                p.cl_ord_id,
+                p.order_id,
+                ORD_STATUS[p.state],
+                b"1" if p.pending_qty is None else b"2",
+                CxlRejReason.TOO_LATE_TO_CANCEL,
+                text,
+            )
+        )
+        p.pending_cl_ord_id = p.pending_qty = p.pending_price = None
 
     def _late_fill(
         self, p: ParentOrder, now: float, out: list[Out], c: ChildOrder, qty: int, price: int, exec_id: bytes
@@ -1116,6 +1125,11 @@ class OrderBook:
         c.notional -= fill.qty * fill.price
         p.cum_qty -= fill.qty
         p.notional -= fill.qty * fill.price
+        if c.state not in CHILD_TERMINAL:
+            # a working child gets the busted quantity back as leaves: it works again
+            p.working_qty += fill.qty
+            if c.cum_qty == 0 and c.state == C_PARTIALLY_FILLED:
+                c.state = C_NEW
         self._count("busts")
         self._apply(p, EV_BUST, now, out, c, fill)
         return out
@@ -1179,11 +1193,18 @@ class OrderBook:
         return out
 
     def _correct(self, p: ParentOrder, now: float, out: list[Out], c: ChildOrder, fill: Fill) -> None:
-        if p.state in (FILLED, PARTIALLY_FILLED, NEW):
-            if p.cum_qty >= p.qty:
-                p.state = FILLED
-            elif p.state == FILLED:
+        day = p.tif in (TimeInForce.DAY, TimeInForce.GOOD_TILL_CANCEL)
+        if p.state == FILLED and p.cum_qty < p.qty:
+            # no longer filled in full: as after a bust, a DAY order is worked again and
+            # IOC/FOK stay done
+            if day:
                 p.state = PARTIALLY_FILLED
+                self.open_parents[p.order_id] = p
+            else:
+                p.state = CANCELED
+        elif p.state in _LIVE and p.cum_qty >= p.qty:
+            p.state = FILLED
+            self.open_parents.pop(p.order_id, None)
         out.append(
             self._report(
                 p,
@@ -1195,6 +1216,9 @@ class OrderBook:
                 text="trade corrected by the LP",
             )
         )
+        if p.state in _LIVE and p.working_qty == 0 and day:
+            p.attempts = 0
+            self._route(p, now, out)
 
     def dont_know_trade(
         self,

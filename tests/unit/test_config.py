@@ -385,4 +385,4 @@ def test_missing_file(tmp_path: Path) -> None:
 def test_sample_copied_elsewhere_still_loads(tmp_path: Path) -> None:
     copy = tmp_path / "gateway.toml"
     shutil.copy(REPO / "config" / "gateway.toml", copy)
-    assert len(load_config(copy).sessions) == 3
+    assert len(load_config(copy).sessions) == 5  # OMS1 and LP_A..LP_D
