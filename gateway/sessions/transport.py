@@ -135,6 +135,8 @@ class FixConnection(asyncio.Protocol):
             self.transport.close()
 
     def data_received(self, data: bytes) -> None:
+        # when these bytes arrived, for the application's internal-latency histograms
+        self.engine.input_ns = time.perf_counter_ns()
         runtime = self.runtime
         now = time.time()
         if runtime is None:
@@ -254,6 +256,7 @@ class Engine:
         self._sync_task: asyncio.Task[None] | None = None
         self.running = False
         self._stopped = False
+        self.input_ns = 0  # perf_counter_ns() at the start of the current data_received
         self.max_message_size = 1 << 20
         self.logon_timeout = 10.0
         self.tick = 0.5
