@@ -156,7 +156,11 @@ class FixConnection(asyncio.Protocol):
         if events:
             engine._dispatch(runtime, events, now)
         # group commit: what this callback received (target sequence) and sent reaches the
-        # store before the socket; a message handed to the application is never asked for again
+        # store before the socket; a message handed to the application is never asked for again.
+        # The application's own records (its journal) go first: nothing a store says was
+        # received or sent may be missing from them.
+        for hook in engine.before_store_flush:
+            hook()
         session.store.flush()
         runtime.log.flush()
         engine.flush()
@@ -257,6 +261,8 @@ class Engine:
         self.running = False
         self._stopped = False
         self.input_ns = 0  # perf_counter_ns() at the start of the current data_received
+        # called before session stores are written (e.g. the application's journal flush)
+        self.before_store_flush: list[Callable[[], None]] = []
         self.max_message_size = 1 << 20
         self.logon_timeout = 10.0
         self.tick = 0.5
@@ -456,8 +462,11 @@ class Engine:
                 )
 
     def flush(self) -> None:
-        """Write stores, then sockets, for every session that has something to send."""
+        """Write the application's records, then stores, then sockets (one group commit)."""
         dirty = self._dirty
+        if dirty:
+            for hook in self.before_store_flush:
+                hook()
         while dirty:
             batch = list(dirty)
             dirty.clear()
@@ -507,6 +516,8 @@ class Engine:
                     events = []
                 if events:
                     self._dispatch(runtime, events, now)
+                for hook in self.before_store_flush:
+                    hook()
                 session.store.flush()
                 runtime.log.flush()
                 if session.close_requested:
