@@ -606,79 +606,41 @@ class OrderBook:
         """A valid pair that needs no action (e.g. end of day on a filled order)."""
 
     # --- OMS requests -------------------------------------------------------------------
-    def cancel_request(self, session: str, cl_ord_id: bytes, orig: bytes, now: float) -> list[Out]:
-        refused = self._refused_earlier(session, cl_ord_id, orig, b"1")
+    def _target_of_change(
+        self, session: str, cl_ord_id: bytes, orig: bytes, response_to: bytes
+    ) -> tuple[ParentOrder | None, Out | None]:
+        """The parent a cancel/replace names, or the OrderCancelReject that answers it."""
+        refused = self._refused_earlier(session, cl_ord_id, orig, response_to)
         if refused is not None:
-            return [refused]
-        out: list[Out] = []
+            return None, refused
         p = self.by_cl_ord_id.get((session, orig))
         if p is None:
-            out.append(
-                self._cancel_reject(
-                    session,
-                    cl_ord_id,
-                    orig,
-                    b"NONE",
-                    OrdStatus.REJECTED,
-                    b"1",
-                    CxlRejReason.UNKNOWN_ORDER,
-                    f"unknown order: OrigClOrdID {orig.decode('latin-1')}",
-                )
+            return None, self._cancel_reject(
+                session, cl_ord_id, orig, b"NONE", OrdStatus.REJECTED, response_to, CxlRejReason.UNKNOWN_ORDER,
+                f"unknown order: OrigClOrdID {orig.decode('latin-1')}",
             )
-            return out
         if (session, cl_ord_id) in self.by_cl_ord_id:
-            out.append(
-                self._cancel_reject(
-                    session,
-                    cl_ord_id,
-                    orig,
-                    p.order_id,
-                    ORD_STATUS[p.state],
-                    b"1",
-                    CxlRejReason.DUPLICATE_CLORDID,
-                    f"duplicate ClOrdID {cl_ord_id.decode('latin-1')}",
-                )
+            return None, self._cancel_reject(
+                session, cl_ord_id, orig, p.order_id, ORD_STATUS[p.state], response_to,
+                CxlRejReason.DUPLICATE_CLORDID, f"duplicate ClOrdID {cl_ord_id.decode('latin-1')}",
             )
-            return out
+        return p, None
+
+    def cancel_request(self, session: str, cl_ord_id: bytes, orig: bytes, now: float) -> list[Out]:
+        p, answer = self._target_of_change(session, cl_ord_id, orig, b"1")
+        if p is None:
+            return [answer] if answer is not None else []
+        out: list[Out] = []
         self._apply(p, EV_CANCEL_REQUEST, now, out, cl_ord_id, orig, b"1")
         return out
 
     def replace_request(
         self, session: str, cl_ord_id: bytes, orig: bytes, qty: int, price: int | None, now: float
     ) -> list[Out]:
-        refused = self._refused_earlier(session, cl_ord_id, orig, b"2")
-        if refused is not None:
-            return [refused]
-        out: list[Out] = []
-        p = self.by_cl_ord_id.get((session, orig))
+        p, answer = self._target_of_change(session, cl_ord_id, orig, b"2")
         if p is None:
-            out.append(
-                self._cancel_reject(
-                    session,
-                    cl_ord_id,
-                    orig,
-                    b"NONE",
-                    OrdStatus.REJECTED,
-                    b"2",
-                    CxlRejReason.UNKNOWN_ORDER,
-                    f"unknown order: OrigClOrdID {orig.decode('latin-1')}",
-                )
-            )
-            return out
-        if (session, cl_ord_id) in self.by_cl_ord_id:
-            out.append(
-                self._cancel_reject(
-                    session,
-                    cl_ord_id,
-                    orig,
-                    p.order_id,
-                    ORD_STATUS[p.state],
-                    b"2",
-                    CxlRejReason.DUPLICATE_CLORDID,
-                    f"duplicate ClOrdID {cl_ord_id.decode('latin-1')}",
-                )
-            )
-            return out
+            return [answer] if answer is not None else []
+        out: list[Out] = []
         self._apply(p, EV_REPLACE_REQUEST, now, out, cl_ord_id, orig, b"2", qty, price)
         return out
 
