@@ -616,13 +616,25 @@ class OrderBook:
         p = self.by_cl_ord_id.get((session, orig))
         if p is None:
             return None, self._cancel_reject(
-                session, cl_ord_id, orig, b"NONE", OrdStatus.REJECTED, response_to, CxlRejReason.UNKNOWN_ORDER,
+                session,
+                cl_ord_id,
+                orig,
+                b"NONE",
+                OrdStatus.REJECTED,
+                response_to,
+                CxlRejReason.UNKNOWN_ORDER,
                 f"unknown order: OrigClOrdID {orig.decode('latin-1')}",
             )
         if (session, cl_ord_id) in self.by_cl_ord_id:
             return None, self._cancel_reject(
-                session, cl_ord_id, orig, p.order_id, ORD_STATUS[p.state], response_to,
-                CxlRejReason.DUPLICATE_CLORDID, f"duplicate ClOrdID {cl_ord_id.decode('latin-1')}",
+                session,
+                cl_ord_id,
+                orig,
+                p.order_id,
+                ORD_STATUS[p.state],
+                response_to,
+                CxlRejReason.DUPLICATE_CLORDID,
+                f"duplicate ClOrdID {cl_ord_id.decode('latin-1')}",
             )
         return p, None
 
