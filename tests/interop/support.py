@@ -258,6 +258,17 @@ class Peer:
         with self._cond:
             return len(self.lines)
 
+    def lines_since(self, start: int = 0) -> list[str]:
+        """A copy of the output lines from index ``start`` on, without waiting (for tests
+        that must not block, e.g. on an event loop that also runs the other side)."""
+        with self._cond:
+            return self.lines[start:]
+
+    @property
+    def finished(self) -> bool:
+        """The process has exited and all its output has been read."""
+        return self.proc.poll() is not None and not self._reader.is_alive()
+
     def send(self, command: str) -> None:
         assert self.proc.stdin is not None
         self.proc.stdin.write(command + "\n")
