@@ -11,6 +11,7 @@ module sends nothing itself: it returns ``Out`` values.
 from __future__ import annotations
 
 from collections.abc import Callable
+from decimal import Decimal
 from typing import Protocol
 
 from gateway.fix import tags
@@ -250,7 +251,11 @@ class LpHandler:
             cum_raw = msg.get(tags.CumQty) or b"0"
             cum = inst.parse_qty(cum_raw, check_lot=False) if cum_raw not in (b"0", b"0.0") else 0
             avg_raw = msg.get(tags.AvgPx)
-            avg = inst.parse_any_price(avg_raw) if avg_raw and cum else None
+            avg: Decimal | None = None
+            if avg_raw and cum:
+                inst.parse_any_price(avg_raw)  # a positive FIX float, or BadValue
+                # in price units but not rounded to the tick: a missed fill's price comes from it
+                avg = Decimal(avg_raw.decode("latin-1")) * inst.price_scale
         except BadValue as exc:
             self._problem(f"{child.lp}: status answer unreadable: {exc}")
             return []

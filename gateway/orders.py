@@ -24,6 +24,7 @@ from __future__ import annotations
 
 from collections.abc import Callable
 from dataclasses import dataclass, field
+from decimal import Decimal
 from typing import Final, NamedTuple
 
 from gateway.fix.enums import CxlRejReason, ExecType, OrdRejReason, OrdStatus, OrdType, TimeInForce
@@ -1278,11 +1279,15 @@ class OrderBook:
         c: ChildOrder,
         ord_status: bytes,
         lp_cum_qty: int,
-        lp_avg_px: int | None,
+        lp_avg_px: Decimal | int | None,
         known: bool,
         now: float,
     ) -> list[Out]:
-        """The LP's answer to an OrderStatusRequest: reconcile what we missed."""
+        """The LP's answer to an OrderStatusRequest: reconcile what we missed.
+
+        ``lp_avg_px`` is the LP's AvgPx in price units, exact (not rounded to the tick): the
+        price of the missed part is derived from it.
+        """
         out: list[Out] = []
         if not known:
             # the LP never saw it (or lost it): nothing was filled; the quantity is free

@@ -524,3 +524,46 @@ def test_forced_state(tmp_path: Path, state: str, event: str) -> None:
             h.verify(allow=("status_report",) if state == REJECTED else ())
 
     run(main())
+
+
+# --- an LP that goes away with a child working ---------------------------------------------------
+
+
+def test_lp_outage_children_unknown_until_the_lp_answers_a_status_request(tmp_path: Path) -> None:
+    """LP_A drops with a child working: its fate is unknown, so its quantity is not routed
+    elsewhere and the parent's quantities stay what is known; back, LP_A is asked with an
+    OrderStatusRequest and what was missed (a fill while away) is reported to the OMS."""
+
+    async def main() -> None:
+        async with Harness(tmp_path) as h:
+            oms, lp_a, lp_b = h.oms, h.lp("LP_A"), h.lp("LP_B")
+            ctx = await reach(h, PF)
+            await lp_a.stop()
+            await wait_for(lambda: not h.gw.available("LP_A"), 5, "LP_A gone")
+            p = h.parent("P")
+            (child,) = p.children
+            assert child.state == "unknown"
+            assert (p.state, p.cum_qty, p.working_qty, p.available_qty) == (PF, 40, 60, 0)
+            p.check()
+            fields(await oms.barrier("P"), t150="I", t39="1", t14=40, t151=60)
+            await asyncio.sleep(2.2)  # the idle re-routing timer runs twice: nothing moves
+            assert lp_b.orders == [] and p.working_qty == 60
+            mark = oms.mark()
+            oms.cancel("P-C", "P")
+            fields(await one(h, mark, "pending cancel"), t150="6", t39="6", t11="P-C", t14=40, t151=60)
+            # while away, LP_A filled 30 more at 100.02 and ended the IOC child
+            o = ctx.child
+            o.cum, o.notional, o.status = 70, o.notional + 30 * Decimal("100.02"), b"4"
+            mark = oms.mark()
+            await lp_a.start()
+            fill, done = await oms.wait_since(mark, 2, "reconciled fill and cancel", timeout=8)
+            (question,) = lp_a.status_requests
+            assert question[11] == child.child_id
+            fields(fill, t150="F", t39="6", t32=30, t31="100.02", t14=70, t151=30)
+            assert Decimal(fill[6].decode()) == avg((40, "100.01"), (30, "100.02"))
+            fields(done, t150="4", t39="4", t11="P-C", t41="P", t14=70, t151=0)
+            assert lp_b.orders == [] and len(lp_a.orders) == 1  # nothing was routed twice
+            await h.drain()
+            h.verify()
+
+    run(main())
