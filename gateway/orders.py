@@ -213,6 +213,9 @@ class ParentOrder:
     cancel_reason: str = ""
     text: str = ""
     late_fills: int = 0
+    # children before this index belong to earlier terms (before a replace or an idle
+    # re-route): an LP that came back empty then may be tried again
+    route_epoch: int = 0
 
     @property
     def symbol(self) -> str:
@@ -589,6 +592,7 @@ class OrderBook:
         for p in list(self.open_parents.values()):
             if p.state in _LIVE and p.available_qty > 0 and p.working_qty == 0:
                 p.attempts = 0
+                p.route_epoch = len(p.children)
                 self._route(p, now, out)
         return out
 
@@ -809,6 +813,7 @@ class OrderBook:
         p.pending_cl_ord_id = p.pending_qty = p.pending_price = None
         p.state = PARTIALLY_FILLED if p.cum_qty else NEW
         p.attempts = 0
+        p.route_epoch = len(p.children)
         out.append(self._report(p, ExecType.REPLACED, now, orig_cl_ord_id=orig))
         self._count("parents_replaced")
         self._route(p, now, out)
@@ -1321,6 +1326,10 @@ class OrderBook:
                 out += self.on_child_done(c, state, now, "reconciled by OrderStatusRequest")
         elif c.state == C_UNKNOWN:
             c.state = C_PARTIALLY_FILLED if c.cum_qty else C_NEW
+            if c.parent.state not in _LIVE:
+                # it still works, but its parent is being canceled, replaced or is done: the
+                # cancel skipped while the LP was away is sent now
+                self._cancel_children(c.parent, now, out)
         return out
 
 

@@ -567,3 +567,37 @@ def test_lp_outage_children_unknown_until_the_lp_answers_a_status_request(tmp_pa
             h.verify()
 
     run(main())
+
+
+def test_lp_outage_with_a_resting_child_and_a_cancel_asked_meanwhile(tmp_path: Path) -> None:
+    """A Day child rests at LP_A when LP_A drops; the OMS cancels meanwhile. Back, LP_A says
+    the child still works: the gateway must now ask LP_A to cancel it, and the parent is
+    canceled when LP_A confirms."""
+
+    async def main() -> None:
+        async with Harness(tmp_path, day=True) as h:
+            oms, lp_a = h.oms, h.lp("LP_A")
+            oms.new("P", 100, "100.05", tif="0")
+            child = await h.wait_child("LP_A", 1)
+            assert child.tif == b"0"
+            mark = oms.mark()
+            lp_a.fill(child, 40, "100.01")
+            await oms.wait_since(mark, 1, "fill")
+            await lp_a.stop()
+            await wait_for(lambda: not h.gw.available("LP_A"), 5, "LP_A gone")
+            mark = oms.mark()
+            oms.cancel("P-C", "P")
+            fields(await one(h, mark, "pending cancel"), t150="6", t39="6", t14=40, t151=60)
+            assert lp_a.cancel_requests == []
+            await lp_a.start()
+            await wait_for(lambda: len(lp_a.status_requests) == 1, 8, "status request")
+            await wait_for(lambda: len(lp_a.cancel_requests) == 1, 5, "cancel request after the answer")
+            (request,) = lp_a.cancel_requests
+            assert request[41] == child.cl
+            mark = oms.mark()
+            lp_a.cancel(child, request=request)
+            fields(await one(h, mark, "canceled"), t150="4", t39="4", t11="P-C", t41="P", t14=40, t151=0)
+            await h.drain()
+            h.verify()
+
+    run(main())
