@@ -23,6 +23,7 @@ from gateway.fix.tags import MsgType
 from gateway.instruments import Instrument, InstrumentBook
 from gateway.lps import LpHandler
 from gateway.marketdata import MarketData, build_market_data_request
+from gateway.metrics import PATH_NONE, PATH_ORDER, PATH_REPORT, Telemetry
 from gateway.oms import OmsHandler
 from gateway.orders import C_PENDING_NEW, CHILD_TERMINAL, ChildOrder, OrderBook, Out, ParentOrder
 from gateway.risk import RiskEngine, parse_risk_settings
@@ -100,7 +101,13 @@ class GatewayApplication(BaseApplication):
         source = settings.source
         self.instruments = parse_instruments(extra.get("instrument"), source)
         self.risk = RiskEngine(parse_risk_settings(extra.get("risk", {}), source))
-        md_cfg = extra.get("marketdata", {})
+        md_cfg = dict(extra.get("marketdata", {}))
+        # LPs that stream no quotes (e.g. an executing venue): never sent a MarketDataRequest
+        self.no_quotes: set[str] = set(md_cfg.pop("NoQuotesFrom", []))
+        for key in md_cfg:
+            if key != "MaxQuoteAge":
+                allowed = "MaxQuoteAge, NoQuotesFrom"
+                raise AppConfigError(f"{source}: [marketdata] {key}: unknown key; allowed: {allowed}")
         self.marketdata = MarketData(self.instruments.get, max_age=float(md_cfg.get("MaxQuoteAge", 5.0)))
         router_cfg = dict(extra.get("router", {}))
         self.lp_names = [s.name for s in settings.sessions if s.counterparty_role == "lp"]
@@ -168,6 +175,17 @@ class GatewayApplication(BaseApplication):
         self.counts: dict[str, int] = {}
         self._markout_timer: asyncio.TimerHandle | None = None
         self._markout_due: float | None = None
+        # metrics: histograms and counters the order path records; the rest is read at scrape time
+        self.telemetry = Telemetry(self.lp_names, list(self.sessions_by_name))
+        self.router.on_decision = self.telemetry.decided
+        self.http: Any = None  # the console and /metrics (gateway.console), when HttpPort is set
+        if settings.http_port is not None:
+            from gateway.console import ConsoleConfigError, ConsoleServer
+
+            try:
+                self.http = ConsoleServer(self)
+            except ConsoleConfigError as exc:
+                raise AppConfigError(str(exc)) from None
 
     def mid_price(self, symbol: str, now: float) -> float | None:
         """The consolidated mid as a price (risk collars, arrival price), not price units."""
@@ -207,12 +225,14 @@ class GatewayApplication(BaseApplication):
     def on_logon(self, session: Session, now: float) -> None:
         role, name = self._role[id(session)]
         self._emit("logon", {"session": session.settings.name, "role": role})
+        self.telemetry.logon(session.settings.name)
         if role != "lp":
             return
         out = self.lps.on_logon(name, now)
         symbols = [i.symbol for i in self.instruments if i.symbol != "*"]
         # one request per symbol: an LP that does not quote one rejects only that one
-        for symbol in symbols:
+        asks_quotes = name not in self.no_quotes and name not in self.lps.no_quotes
+        for symbol in symbols if asks_quotes else []:
             out.append(
                 Out(
                     "lp",
@@ -227,17 +247,27 @@ class GatewayApplication(BaseApplication):
     def on_logout(self, session: Session, now: float) -> None:
         role, name = self._role[id(session)]
         self._emit("logout", {"session": session.settings.name, "role": role})
+        self.telemetry.logout(session.settings.name)
         if role == "lp":
             self.lps.on_logout(name, now)
 
     def on_message(self, session: Session, msg: Message, now: float) -> None:
         role, name = self._role[id(session)]
-        if role == "oms":
-            out = self.oms.on_message(name, msg, now)
-        else:
-            out = self.lps.on_message(name, msg, now)
-        if out:
-            self.dispatch(out, now)
+        tel = self.telemetry
+        try:
+            if role == "oms":
+                # internal latency: from when these bytes arrived to the first child handed over
+                if msg.msg_type == MsgType.NEW_ORDER_SINGLE:
+                    tel.begin(PATH_ORDER, self.engine.input_ns)
+                out = self.oms.on_message(name, msg, now)
+            else:
+                if msg.msg_type == MsgType.EXECUTION_REPORT:
+                    tel.begin(PATH_REPORT, self.engine.input_ns)
+                out = self.lps.on_message(name, msg, now)
+            if out:
+                self.dispatch(out, now)
+        finally:
+            tel.path = PATH_NONE
 
     def on_end_of_session(self, session: Session, now: float) -> None:
         """An OMS session's trading day ends (EndTime): its DAY orders expire, reported first."""
@@ -247,6 +277,7 @@ class GatewayApplication(BaseApplication):
 
     def on_session_event(self, session: Session, event: SessionEvent, now: float) -> None:
         role, name = self._role[id(session)]
+        self.telemetry.session_event(session.settings.name, event.kind)
         if role == "lp" and event.kind == "reject_received" and event.message is not None:
             self.dispatch(self.lps.on_session_reject(name, event.message, now), now)
 

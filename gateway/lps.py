@@ -62,6 +62,7 @@ class LpHandler:
         self.marketdata = marketdata
         self.on_child_event = on_child_event  # (kind, child, now): scorecard, risk, metrics
         self.seq_to_child: dict[tuple[str, int], ChildOrder] = {}
+        self.no_quotes: set[str] = set()  # LPs that refused a MarketDataRequest
         self.problems: list[str] = []
         self.counters: dict[str, int] = {}
 
@@ -122,6 +123,11 @@ class LpHandler:
         ref = msg.get(tags.RefSeqNum)
         child = self.seq_to_child.get((lp, int(ref))) if ref and ref.isdigit() else None
         text = msg.get_str(tags.Text, "") or ""
+        if child is None and msg.get(tags.RefMsgType) == MsgType.MARKET_DATA_REQUEST:
+            # the LP has no market data: stop asking it (until the process restarts)
+            self.no_quotes.add(lp)
+            self._problem(f"{lp}: refuses market data requests ({what}: {text}); not asking again")
+            return []
         if child is None or child.state != C_PENDING_NEW:
             self._problem(f"{lp}: {what} not matched to a child order: {text}")
             return []

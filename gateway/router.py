@@ -55,8 +55,16 @@ class Decision:
 
 
 def empty_lps(parent: ParentOrder) -> set[str]:
-    """LPs whose children for this parent ended with nothing filled (reject or cancel)."""
-    return {c.lp for c in parent.children if c.state in (C_CANCELED, C_REJECTED) and c.cum_qty == 0}
+    """LPs whose children for this parent ended with nothing filled (reject or cancel).
+
+    Only children at the parent's current terms count: after a replace, or when a working
+    DAY order is routed again by the idle timer, every LP may be tried again.
+    """
+    return {
+        c.lp
+        for c in parent.children[parent.route_epoch :]
+        if c.state in (C_CANCELED, C_REJECTED) and c.cum_qty == 0
+    }
 
 
 def quote_allows(parent: ParentOrder, quote: tuple[int | None, int | None] | None) -> bool:
@@ -315,6 +323,6 @@ def _came_back_short(parent: ParentOrder) -> list[str]:
     """LPs whose finished children for this parent filled less than they were sent, in order."""
     return [
         c.lp
-        for c in parent.children
+        for c in parent.children[parent.route_epoch :]
         if c.state in (C_CANCELED, C_REJECTED, "expired", "filled") and c.cum_qty < c.qty
     ]
