@@ -25,7 +25,7 @@ from gateway.lps import LpHandler
 from gateway.marketdata import MarketData, build_market_data_request
 from gateway.metrics import PATH_NONE, PATH_ORDER, PATH_REPORT, Telemetry
 from gateway.oms import OmsHandler
-from gateway.orders import C_PENDING_NEW, CHILD_TERMINAL, ChildOrder, OrderBook, Out, ParentOrder
+from gateway.orders import C_PENDING_NEW, CHILD_TERMINAL, ChildOrder, ChildPlan, OrderBook, Out, ParentOrder
 from gateway.risk import RiskEngine, parse_risk_settings
 from gateway.router import ScorecardRouter, ScorecardRouterSettings, StaticRouter
 from gateway.scorecard import Scorecard, parse_scorecard_settings
@@ -132,7 +132,7 @@ class GatewayApplication(BaseApplication):
         else:
             raise AppConfigError(f"{source}: [router] Kind: {kind!r}; allowed: static, scorecard")
         self.book = OrderBook(
-            self.router.plan,
+            self._plan,
             id_prefix=str(router_cfg.get("IdPrefix", "GW")) + format(int(time.time() * 1000) % 10**9, "x"),
             max_attempts=int(router_cfg.get("MaxAttempts", 5)),
         )
@@ -147,6 +147,8 @@ class GatewayApplication(BaseApplication):
                     f"allowed: {', '.join(sorted(profiles))}"
                 )
         by_sid = {s.name: s.session_id for s in settings.sessions}
+        # risk limits, kill switches and their texts name an OMS session by its Name
+        self.session_names = {s.session_id: s.name for s in settings.sessions}
         self.oms = OmsHandler(
             self.book,
             self.instruments,
@@ -155,6 +157,7 @@ class GatewayApplication(BaseApplication):
             profile_tag=int(profile_tag) if profile_tag else None,
             default_profiles={by_sid.get(k, k): v for k, v in session_profiles.items()},
             profiles=profiles,
+            session_names=self.session_names,
         )
         self.lps = LpHandler(self.book, marketdata=self.marketdata, on_child_event=self._child_event)
         self.engine = Engine(self)
@@ -220,6 +223,17 @@ class GatewayApplication(BaseApplication):
             return None
         refusal = self.risk.check_child(lp, parent.inst, qty, ref, now)
         return None if refusal is None else refusal.text
+
+    def _plan(self, parent: ParentOrder, available: int, now: float) -> list[ChildPlan]:
+        """The router's plan; when it sends nothing, why each LP was passed over is kept in
+        the parent's text, for the Text(58) of an IOC order canceled for want of an LP."""
+        plans = self.router.plan(parent, available, now)
+        if plans or not self.router.decisions:
+            parent.text = ""
+        else:
+            passed = self.router.decisions[-1].candidates
+            parent.text = "; ".join(f"{c.lp}: {c.why}" for c in passed if not c.eligible)
+        return plans
 
     # --- engine callbacks -----------------------------------------------------------------------
     def on_logon(self, session: Session, now: float) -> None:
@@ -439,14 +453,19 @@ class GatewayApplication(BaseApplication):
 
     # --- kill switch and timers ------------------------------------------------------------------
     def kill(self, engaged: bool, reason: str, scope: Any = "all") -> None:
-        """Engage or release a kill switch; engaging cancels the parents it covers."""
+        """Engage or release a kill switch; engaging cancels the parents it covers.
+
+        A session is named by its Name (or session id), an LP by its name.
+        """
         now = time.time()
+        if isinstance(scope, tuple) and len(scope) == 2 and scope[0] == "session":
+            scope = ("session", self.session_names.get(scope[1], scope[1]))
         self.risk.set_kill(scope, engaged, reason)
         if not engaged:
             return
         out: list[Out] = []
         for p in list(self.book.open_parents.values()):
-            if scope == "all" or (isinstance(scope, tuple) and scope == ("session", p.session)):
+            if scope == "all" or scope == ("session", self.session_names.get(p.session, p.session)):
                 out += self.book.kill(p, now, f"kill switch: {reason}")
         self.dispatch(out, now)
         self.engine.flush()

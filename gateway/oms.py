@@ -18,7 +18,7 @@ from gateway.fix.codec import Message
 from gateway.fix.enums import OrdRejReason, OrdType, TimeInForce
 from gateway.fix.tags import BusinessRejectReason, MsgType
 from gateway.instruments import BadValue, Instrument, InstrumentBook
-from gateway.orders import OrderBook, Out
+from gateway.orders import ORD_STATUS, OrderBook, Out
 
 _SIDES = (b"1", b"2")
 _ORD_TYPES = (OrdType.MARKET, OrdType.LIMIT)
@@ -71,8 +71,11 @@ class OmsHandler:
         profile_tag: int | None = None,
         default_profiles: dict[str, str] | None = None,
         profiles: frozenset[str] = frozenset(),
+        session_names: dict[str, str] | None = None,
     ) -> None:
         self.book = book
+        # risk limits and their texts name a session by its Name, not its session id
+        self.session_names = session_names or {}
         self.instruments = instruments
         self.risk = risk
         self.mid = mid or (lambda symbol, now: None)
@@ -188,7 +191,9 @@ class OmsHandler:
                 return reject(OrdRejReason.OTHER, str(exc), "bad_price")
         mid = self.mid(inst.symbol, now)
         if self.risk is not None:
-            refusal = self.risk.check_order(session, inst, 1 if side == b"1" else 2, qty, price, mid, now)
+            refusal = self.risk.check_order(
+                self.session_names.get(session, session), inst, 1 if side == b"1" else 2, qty, price, mid, now
+            )
             if refusal is not None:
                 rule = getattr(refusal, "rule", "risk")
                 return reject(OrdRejReason.ORDER_EXCEEDS_LIMIT, getattr(refusal, "text", str(refusal)), rule)
@@ -229,13 +234,17 @@ class OmsHandler:
                     "ClOrdID(11) and OrigClOrdID(41) are required",
                 )
             ]
-        if self.risk is not None and self.risk.check_message(session, now) is not None:
-            refusal = self.risk.check_message(session, now)
-            return [
-                self.book._cancel_reject(
-                    session, cl, orig, b"NONE", b"8", b"1", 99, getattr(refusal, "text", "throttled")
-                )
-            ]
+        refusal = (
+            None
+            if self.risk is None
+            else self.risk.check_message(self.session_names.get(session, session), now)
+        )
+        if refusal is not None:
+            parent = self.book.by_cl_ord_id.get((session, orig))
+            order_id = parent.order_id if parent is not None else b"NONE"
+            status = ORD_STATUS[parent.state] if parent is not None else b"8"
+            text = getattr(refusal, "text", "throttled")
+            return [self.book._cancel_reject(session, cl, orig, order_id, status, b"1", 99, text)]
         return self.book.cancel_request(session, cl, orig, now)
 
     def _replace(self, session: str, msg: Message, now: float) -> list[Out]:
@@ -253,7 +262,7 @@ class OmsHandler:
         parent = self.book.by_cl_ord_id.get((session, orig))
 
         def refuse(text: str) -> list[Out]:
-            status = b"8" if parent is None else b"0"
+            status = b"8" if parent is None else ORD_STATUS[parent.state]
             order_id = parent.order_id if parent is not None else b"NONE"
             return [self.book._cancel_reject(session, cl, orig, order_id, status, b"2", 99, text)]
 
@@ -268,8 +277,9 @@ class OmsHandler:
         except BadValue as exc:
             return refuse(str(exc))
         if self.risk is not None:
-            refusal = self.risk.check_message(session, now) or self.risk.check_order(
-                session, inst, 1 if parent.is_buy else 2, qty, price, self.mid(inst.symbol, now), now
+            name = self.session_names.get(session, session)
+            refusal = self.risk.check_message(name, now) or self.risk.check_order(
+                name, inst, 1 if parent.is_buy else 2, qty, price, self.mid(inst.symbol, now), now
             )
             if refusal is not None:
                 return refuse(getattr(refusal, "text", str(refusal)))

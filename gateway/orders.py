@@ -211,7 +211,7 @@ class ParentOrder:
     pending_qty: int | None = None
     pending_price: int | None = None
     cancel_reason: str = ""
-    text: str = ""
+    text: str = ""  # why the last routing wave sent nothing (set by the planner), for Text(58)
     late_fills: int = 0
     # children before this index belong to earlier terms (before a replace or an idle
     # re-route): an LP that came back empty then may be tried again
@@ -556,9 +556,10 @@ class OrderBook:
         ):
             # nothing at any LP and nothing more will be tried: the rest is canceled
             if p.cum_qty < p.qty:
-                self._finish(
-                    p, CANCELED, now, out, text=p.cancel_reason or "no more liquidity for IOC/FOK order"
-                )
+                text = p.cancel_reason or "no more liquidity for IOC/FOK order"
+                if p.text and not p.cancel_reason:
+                    text += f" ({p.text})"  # why the router passed over each LP
+                self._finish(p, CANCELED, now, out, text=text)
 
     def _send_child(
         self, p: ParentOrder, lp: str, qty: int, price: int | None, tif: bytes, now: float
