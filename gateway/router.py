@@ -258,7 +258,8 @@ class ScorecardRouter:
         return decision.children
 
     def _slice(self, inst: Any) -> int:
-        typical = int(inst.typical_size * inst.qty_scale * self.settings.slice_factor)
+        # TypicalSize is a Decimal, the factor a float
+        typical = int(float(inst.typical_size) * inst.qty_scale * self.settings.slice_factor)
         lot = inst.lot_units
         return max(lot, typical - typical % lot)
 
