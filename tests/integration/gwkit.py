@@ -593,7 +593,7 @@ class Harness:
     """One gateway on free ports with hand-driven LPs (``manual``) and/or simulated ones
     (``sim``, an LpSimulator profile dict), and a ScriptedOms (or none: then an OMS simulator
     connects to ``oms_port``); every (state, event) the order book applies is recorded in
-    ``rows``. ``tables`` go into the gateway's settings
+    ``rows``, and the parent's invariants are checked after it. ``tables`` go into the gateway's settings
     ([risk], [router], [[instrument]], ...)."""
 
     def __init__(
@@ -656,6 +656,7 @@ class Harness:
         def recorded(p: ParentOrder, event: str, now: float, out: list[Out], *args: object) -> None:
             self.rows.append((p.state, event))
             apply(p, event, now, out, *args)
+            p.check()  # after every step: a failure is logged by the engine and fails verify()
 
         setattr(book, "_apply", recorded)  # noqa: B010 - an instance attribute over the method
         if self.day:

@@ -130,7 +130,8 @@ def test_price_collar_and_market_order_notional_against_the_lp_mid(tmp_path: Pat
                 h,
                 "M1",
                 "max_order_notional",
-                "market order notional 6,100.00 at the mid 100.00 exceeds the limit 6,000.00 for session OMS1",
+                "market order notional 6,100.00 at the mid 100.00 exceeds the limit 6,000.00 "
+                "for session OMS1",
             )
             h.oms.new("M2", 59, None, tif="3")
             for cl in ("C3", "M2"):
@@ -222,6 +223,7 @@ def test_lp_open_notional(tmp_path: Path) -> None:
             await h.wait_child("LP_B", 1)  # LP_A would be over: LP_B
             h.oms.new("O3", 100, "100.00", tif="3")
             ack, cancel = await answer(h, "O3", 2)
+            fields(ack, t150="0", t39="0")
             fields(cancel, t150="4", t39="4", t14=0, t151=0)
             text = cancel[58].decode()
             assert (
