@@ -7,7 +7,8 @@
 #      builds from source once, ~6 minutes; pip caches it). Redone only when pyproject.toml
 #      changes (stamp file .venv/.installed).
 #   3. the QuickFIX example executor unpacked to .venv/bin/qf-executor.
-#   4. ruff, mypy, pytest.
+#   4. the console's chart library (npm chart.js) into gateway/console/web/node_modules.
+#   5. ruff, mypy, pytest (the browser tests drive Debian's chromium, installed in step 1).
 # REQUIRE_INTEROP=1 makes a missing interop piece an error instead of a skip.
 
 SHELL := /bin/bash
@@ -22,7 +23,7 @@ PYTEST_ARGS ?=
 REQUIRE_INTEROP ?= 0
 export PYTHON REQUIRE_INTEROP
 
-.PHONY: test lint install system-deps executor run gateway check-config clean distclean
+.PHONY: test lint install system-deps executor console-assets run gateway check-config clean distclean
 
 # All three checks run even when one fails, so one CI run shows every problem.
 # pytest exits 5 when it collects no tests: not a failure while the suite grows.
@@ -39,7 +40,7 @@ lint: install
 	$(BIN)/ruff check .
 	$(BIN)/mypy
 
-install: $(STAMP) executor
+install: $(STAMP) executor console-assets
 
 system-deps:
 	@scripts/system-deps.sh
@@ -70,9 +71,15 @@ gateway: install
 check-config: install
 	$(BIN)/fixgw check-config $(CONFIG)
 
-# Later: Debian `chromium` for the browser tests of the console.
-# browser-deps:
-# 	scripts/system-deps.sh browser
+# The console's browser libraries, from npm (pinned by package-lock.json, never committed).
+CONSOLE_WEB := gateway/console/web
+CHART_JS := $(CONSOLE_WEB)/node_modules/chart.js/package.json
+console-assets: $(CHART_JS)
+
+$(CHART_JS): $(CONSOLE_WEB)/package.json $(CONSOLE_WEB)/package-lock.json | system-deps
+	@if command -v npm >/dev/null 2>&1; then \
+	  npm ci --prefix $(CONSOLE_WEB) --no-audit --no-fund && touch $@; \
+	else echo "*** npm not found: the console draws no charts and its browser tests skip."; fi
 
 clean:
 	rm -rf build *.egg-info .mypy_cache .ruff_cache .pytest_cache .hypothesis tests/artifacts
@@ -80,4 +87,4 @@ clean:
 
 # Also the virtualenv. The state directory (sequence numbers, message stores) is kept.
 distclean: clean
-	rm -rf $(VENV)
+	rm -rf $(VENV) $(CONSOLE_WEB)/node_modules

@@ -306,6 +306,8 @@ class GatewayApplication(BaseApplication):
                 if session is None:
                     continue
                 session.send(item.msg_type, item.body, now, offline_ok=True)
+                if self.telemetry.path == PATH_REPORT:
+                    self.telemetry.report_out()
                 continue
             session = self.lp_sessions.get(item.dest)
             child = self._child_of(item) if item.msg_type == MsgType.NEW_ORDER_SINGLE else None
@@ -320,6 +322,10 @@ class GatewayApplication(BaseApplication):
                     pending += self.book.on_child_done(child, "rejected", now, "LP not logged on")
                 continue
             if child is not None:
+                tel = self.telemetry
+                if tel.path == PATH_ORDER:
+                    tel.order_out()
+                tel.child_sent(child.lp)
                 self.lps.child_sent(item.dest, seq, child)
                 if child.price is not None:
                     self.risk.child_opened(child.lp, child.parent.inst, child.qty, child.price)
@@ -377,9 +383,14 @@ class GatewayApplication(BaseApplication):
         self.counts[kind] = self.counts.get(kind, 0) + 1
         card = self.scorecard
         cid = child.child_id
+        tel = self.telemetry
         if kind == "ack":
             card.on_answer(cid, now)
+            tel.child_acked(child.lp, now - child.sent_at)
         if len(child.fills) > child.fills_seen:
+            if child.fills_seen == 0:
+                tel.child_first_fill(child.lp, now - child.sent_at)
+            tel.child_fills(child.lp, len(child.fills) - child.fills_seen)
             inst = child.parent.inst
             for f in child.fills[child.fills_seen :]:
                 card.on_fill(cid, inst.qty_to_float(f.qty), inst.price_to_float(f.price), now)
@@ -388,6 +399,7 @@ class GatewayApplication(BaseApplication):
         if child.state in CHILD_TERMINAL and not child.finished_seen:
             child.finished_seen = True
             card.on_done(cid, child.state == "rejected", now)
+            tel.child_done(child.lp, child.state)
 
         if child.state in CHILD_TERMINAL and child.price is not None and not child.released:
             # what was opened when the child was sent is released once, when it ends
@@ -496,11 +508,15 @@ class GatewayApplication(BaseApplication):
 
     async def start(self) -> None:
         await self.engine.start()
+        if self.http is not None:
+            await self.http.start()
         self._timer = asyncio.get_running_loop().create_task(self._timer_loop())
 
     async def stop(self) -> None:
         if self._timer is not None:
             self._timer.cancel()
+        if self.http is not None:
+            await self.http.stop()
         await self.engine.stop()
 
 
@@ -525,6 +541,8 @@ async def serve(
     if not quiet:
         for sid, port in app.engine.ports.items():
             print(f"listening: {sid} on port {port}", flush=True)
+        if app.http is not None and app.http.url:
+            print(f"console: {app.http.url} (Prometheus: {app.http.url}metrics)", flush=True)
         app.listeners.append(
             lambda kind, data: (
                 print(f"{kind}: {data['session']} ({data['role']})", flush=True)

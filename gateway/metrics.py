@@ -36,6 +36,8 @@ from prometheus_client.metrics_core import (
 )
 from prometheus_client.registry import Collector
 
+from gateway.risk import RULES
+
 if TYPE_CHECKING:
     from gateway.app import GatewayApplication
     from gateway.router import Decision
@@ -439,8 +441,6 @@ class GatewayCollector(Collector):
         rejections = CounterMetricFamily(
             "fixgw_parent_order_rejections", "Parent orders refused, by rule", labels=["rule"]
         )
-        from gateway.risk import RULES
-
         seen = dict.fromkeys((*ORDER_REJECT_RULES, *(r for r in RULES if not r.startswith("lp_"))), 0)
         seen.update(app.oms.rejections)
         for rule, n in seen.items():
@@ -497,14 +497,22 @@ class GatewayCollector(Collector):
         rej = CounterMetricFamily(
             "fixgw_risk_rejections", "Pre-trade risk refusals, by rule and scope", labels=["rule", "scope"]
         )
-        for (rule, scope), n in sorted(risk.rejections.items()):
+        # every rule of every OMS session and LP from start-up (scopes as the risk engine names them)
+        oms = [session.settings.name for session in app.oms_sessions.values()]
+        counts = {(rule, f"lp:{lp}"): 0 for rule in RULES if rule.startswith("lp_") for lp in self._lps()}
+        counts.update(
+            {(rule, f"session:{name}"): 0 for rule in RULES if not rule.startswith("lp_") for name in oms}
+        )
+        counts.update(risk.rejections)
+        for (rule, scope), n in sorted(counts.items()):
             rej.add_metric([rule, scope], n)
         yield rej
         kill = GaugeMetricFamily(
             "fixgw_kill_switch_engaged", "1 while a kill switch is engaged", labels=["scope"]
         )
         engaged = risk.kill_switches()
-        scopes = ["all"] + [f"session:{sid}" for sid in app.oms_sessions] + [f"lp:{lp}" for lp in self._lps()]
+        oms = [session.settings.name for session in app.oms_sessions.values()]
+        scopes = ["all"] + [f"session:{name}" for name in oms] + [f"lp:{lp}" for lp in self._lps()]
         for scope in dict.fromkeys([*scopes, *engaged]):
             kill.add_metric([scope], 1.0 if scope in engaged else 0.0)
         yield kill

@@ -4,6 +4,8 @@
 #                                  our counterparty in the interop tests
 #   g++ python3-dev                to build the `quickfix` wheel from PyPI (interop extra)
 #   python3-venv                   only if `python3 -m venv` would fail without it
+#   chromium                       the browser the console's tests drive (through Playwright)
+#   npm                            only if missing: installs the console's chart library
 # Runs apt-get (update once, then install) only when something is missing, and only as root
 # or with password-less sudo. Otherwise it says what to install and exits 0, so the build
 # goes on and the interop tests skip; REQUIRE_INTEROP=1 turns that into a failure.
@@ -20,7 +22,7 @@ give_up() {
         say "REQUIRE_INTEROP=1: failing"
         exit 1
     fi
-    say "continuing without them: the interop tests will be skipped"
+    say "continuing without them: the interop (and, without chromium, browser) tests will be skipped"
     exit 0
 }
 
@@ -45,6 +47,8 @@ fi
 if ! "$PYTHON" -c 'import ensurepip' >/dev/null 2>&1; then
     missing+=(python3-venv)
 fi
+have_pkg chromium || [ -x /usr/bin/chromium ] || missing+=(chromium)
+command -v npm >/dev/null 2>&1 || missing+=(npm)
 
 if [ ${#missing[@]} -eq 0 ]; then
     exit 0

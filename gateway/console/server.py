@@ -494,7 +494,8 @@ class ConsoleServer:
             if kind == "session":
                 for sid, session in app.oms_sessions.items():
                     if name in (sid, session.settings.name):
-                        return f"session:{session.settings.name}", ("session", sid)
+                        # the risk engine names OMS sessions by their Name
+                        return f"session:{session.settings.name}", ("session", session.settings.name)
         names = [f"session:{s.settings.name}" for s in app.oms_sessions.values()]
         names += [f"lp:{lp}" for lp in app.lp_names]
         raise ApiError(400, f"scope: {raw!r}; allowed: all, {', '.join(names)}")

@@ -267,6 +267,8 @@ function loadEditor(profile) {
   renderEditor();
   show($("#weights-error"), "");
   $("#preview-table").hidden = true;
+  state.editorLoads = (state.editorLoads || 0) + 1;
+  document.body.dataset.editorLoads = String(state.editorLoads);
 }
 
 function renderEditor() {
@@ -411,7 +413,7 @@ function renderSessions(list) {
     el("td", { class: s.logged_on ? "status up" : "status logged-off", text: s.state.replace("_", " ") }),
     el("td", { class: "num", text: s.next_sender_seq - 1 }),
     el("td", { class: "num", text: s.next_target_seq - 1 }),
-    el("td", { class: "num", text: s.logons })))));
+    el("td", { class: "num", text: s.logons }))));
 }
 
 function renderDecisions(list) {
@@ -519,19 +521,29 @@ function schedule(fn, ms) {
 
 async function main() {
   $("#token").value = token();
+  $("#token-form").addEventListener("submit", (e) => e.preventDefault());
   $("#token").addEventListener("change", () => {
     sessionStorage.setItem("fixgw-token", $("#token").value.trim());
     checkToken();
     refresh();
   });
-  $("#profile-select").addEventListener("change", () => loadEditor($("#profile-select").value));
+  // the editor starts from the gateway's weights of the moment (someone else may have changed them)
+  const reload = async (profile) => {
+    try {
+      await refreshProfiles();
+    } catch (e) {
+      banner("cannot read the profiles: " + e.message);
+    }
+    loadEditor(profile || $("#profile-select").value);
+  };
+  $("#profile-select").addEventListener("change", () => reload(null));  // the latest choice wins
   $("#rank-profile").addEventListener("change", () => { renderScorecard(); renderCharts(); });
   $("#symbol-select").addEventListener("change", refresh);
   $("#range-select").addEventListener("change", renderCharts);
   $("#kpi-select").addEventListener("change", renderCharts);
   $("#preview-btn").addEventListener("click", previewWeights);
   $("#apply-btn").addEventListener("click", applyWeights);
-  $("#reset-btn").addEventListener("click", () => loadEditor(state.editor.profile));
+  $("#reset-btn").addEventListener("click", () => reload(state.editor.profile));
   $("#normalize-btn").addEventListener("click", () => {
     const w = editorWeights();
     const sum = Object.values(w).reduce((a, b) => a + (Number.isFinite(b) ? b : 0), 0);
