@@ -262,10 +262,16 @@ class LpHandler:
                 inst.parse_any_price(avg_raw)  # a positive FIX float, or BadValue
                 # in price units but not rounded to the tick: a missed fill's price comes from it
                 avg = Decimal(avg_raw.decode("latin-1")) * inst.price_scale
+            leaves_raw = msg.get(tags.LeavesQty)
+            leaves = (
+                inst.parse_qty(leaves_raw, check_lot=False)
+                if leaves_raw and leaves_raw.strip(b"0.")
+                else (0 if leaves_raw else None)
+            )
         except BadValue as exc:
             self._problem(f"{child.lp}: status answer unreadable: {exc}")
             return []
         was_unknown = child.state == C_UNKNOWN
-        out = self.book.on_child_status(child, status, cum, avg, known, now)
+        out = self.book.on_child_status(child, status, cum, avg, known, now, lp_leaves=leaves)
         self._event("status" if was_unknown else "status_update", child, now)
         return out

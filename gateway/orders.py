@@ -1288,11 +1288,15 @@ class OrderBook:
         lp_avg_px: Decimal | int | None,
         known: bool,
         now: float,
+        *,
+        lp_leaves: int | None = None,
     ) -> list[Out]:
         """The LP's answer to an OrderStatusRequest: reconcile what we missed.
 
         ``lp_avg_px`` is the LP's AvgPx in price units, exact (not rounded to the tick): the
-        price of the missed part is derived from it.
+        price of the missed part is derived from it. ``lp_leaves`` (LeavesQty) below ours
+        on a working child is a restatement we missed: the difference is routed again (0 on
+        a working child is not believed: the quantity stays where it may still trade).
         """
         out: list[Out] = []
         if not known:
@@ -1325,7 +1329,11 @@ class OrderBook:
             }[ord_status]
             if c.state not in CHILD_TERMINAL:
                 out += self.on_child_done(c, state, now, "reconciled by OrderStatusRequest")
-        elif c.state == C_UNKNOWN:
+        else:
+            if lp_leaves and c.state not in CHILD_TERMINAL and lp_leaves < c.qty - c.cum_qty:
+                out += self.on_child_restated(c, lp_leaves, now)
+            if c.state != C_UNKNOWN:
+                return out
             c.state = C_PARTIALLY_FILLED if c.cum_qty else C_NEW
             if c.parent.state not in _LIVE:
                 # it still works, but its parent is being canceled, replaced or is done: the

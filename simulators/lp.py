@@ -93,6 +93,7 @@ class LpStats:
         "md_requests",
         "md_updates",
         "orders",
+        "queued",
         "rejects",
         "replaces",
         "restatements",
@@ -114,6 +115,7 @@ class LpStats:
         self.md_requests = 0
         self.md_updates = 0
         self.orders = 0
+        self.queued = 0  # sent while the session was down: delivered by resend
         self.rejects = 0
         self.replaces = 0
         self.restatements = 0
@@ -299,8 +301,14 @@ class SimLp:
         if self._mute:
             return
         session = self.session
-        if session is None or not session.logged_on:
+        if session is None:
             self.stats.lost += 1
+            return
+        if not session.logged_on:
+            # kept with its sequence number, as a QuickFIX LP does: the gateway gets it by
+            # ResendRequest (PossDupFlag=Y) when it logs on again
+            session.send(msg_type, body, now, offline_ok=True)
+            self.stats.queued += 1
             return
         if self._garbage and self.rng.random() < self._garbage:
             self._write_garbage(session, now)

@@ -23,7 +23,7 @@ import random
 import signal
 import sys
 import time
-from collections.abc import Mapping
+from collections.abc import Awaitable, Callable, Mapping
 from dataclasses import dataclass, field
 from decimal import ROUND_DOWN, Decimal
 from pathlib import Path
@@ -392,6 +392,9 @@ class OmsSimulator(BaseApplication):
         self._tifs = list(p.tif_weights)
         self._tif_weights = [p.tif_weights[t] for t in self._tifs]
         self.interrupted = False  # Ctrl-C: stop sending, settle, cancel what works, report
+        # awaited once everything sent is answered, before the orders still working are
+        # cancelled: a test quiets its LPs there (a bust may still come after a fill)
+        self.before_final_cancel: Callable[[], Awaitable[None]] | None = None
 
     # --- engine callbacks ---------------------------------------------------------------------
     def on_logon(self, session: Session, now: float) -> None:
@@ -685,6 +688,9 @@ class OmsSimulator(BaseApplication):
                 await self._send_random()
             report.send_seconds = time.perf_counter() - t_send
             await self._settle(p.settle_timeout_s)
+            if self.before_final_cancel is not None:
+                await self.before_final_cancel()
+                await self._settle(p.settle_timeout_s)
             if p.cancel_working_at_end and self.session.logged_on:
                 working = [o for o in self.checker.open_orders() if o.reports and o.working]
                 for o in working:
@@ -735,9 +741,12 @@ async def run_oms(
     rate: float | None = None,
     port: int | None = None,
     host: str | None = None,
+    before_final_cancel: Callable[[], Awaitable[None]] | None = None,
 ) -> OmsReport:
     """Run the OMS simulator in the current event loop and return its report."""
-    return await OmsSimulator(profile, orders=orders, rate=rate, port=port, host=host).run()
+    sim = OmsSimulator(profile, orders=orders, rate=rate, port=port, host=host)
+    sim.before_final_cancel = before_final_cancel
+    return await sim.run()
 
 
 def run(

@@ -762,7 +762,9 @@ def sim_agrees(gw: GatewayApplication, sim: LpSimulator, *, refused: int = 0) ->
                 continue
             if o.cum != c.cum_qty:
                 differ.append((c.child_id, o.cum, c.cum_qty))
-            assert o.qty == c.qty, (c.child_id, o.qty, c.qty)  # restatements included
             done = c.state in ("filled", "canceled", "rejected", "expired")
+            # restatements included; one the LP made while away is seen in the status answer
+            # only as LeavesQty, which does not matter to a child that ended meanwhile
+            assert o.qty == c.qty or (done and c.status_asked is not None), (c.child_id, o.qty, c.qty)
             assert done != o.live, (c.child_id, c.state, o.status)
     assert len(differ) <= refused, differ

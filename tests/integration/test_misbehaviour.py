@@ -15,6 +15,7 @@ trade (``fill_probability`` 0), so a marketable Day child rests.
 from __future__ import annotations
 
 import asyncio
+import re
 from collections.abc import Coroutine
 from decimal import Decimal
 from pathlib import Path
@@ -24,6 +25,7 @@ import pytest
 
 from gateway.fix.codec import Message
 from simulators.lp_profile import Misbehaviour
+from simulators.oms import run_oms
 from tests.integration.gwkit import Harness, LpOrder, lp_sim_profile, sim_agrees, wait_for
 
 MARKETABLE = "100.05"  # a buy at 100.05 trades at LP_A's ask, 100.01
@@ -350,5 +352,75 @@ def test_ioc_order_corrected_below_its_quantity_stays_done(tmp_path: Path) -> No
             assert h.parent("P").state == "canceled" and not h.gw.book.open_parents
             await h.drain()
             h.verify()
+
+    run(main())
+
+
+# --- every switch at once, under load ------------------------------------------------------------
+
+
+def test_every_switch_at_once_under_load(tmp_path: Path) -> None:
+    """2,000 orders from the OMS simulator to the four LPs of config/lps.toml, every switch
+    on at a modest rate, Day children resting: the checker finds nothing, the invariants held
+    after every step, and only refused late fills (DontKnowTrade) are anomalies."""
+    from tests.integration.test_load import INSTRUMENTS, load, oms_profile
+
+    lps = load("lps.toml")
+    lps["status_interval_s"] = 0
+    switches = {
+        "disconnect_mid_order": 0.001,
+        "late_fill_after_cancel": 0.3,
+        "bust": 0.02,
+        "bust_delay_ms": 50,
+        "correction": 0.02,
+        "correction_delay_ms": 50,
+        "unsolicited_cancel": 0.1,
+        "unsolicited_cancel_delay_ms": 50,
+        "restatement": 0.1,
+        "restatement_delay_ms": 30,
+        "garbage_bytes": 0.01,
+    }
+    lps["defaults"]["misbehaviour"].update(switches)
+    router = {"Priority": ["LP_A", "LP_B", "LP_C", "LP_D"]}
+
+    async def main() -> None:
+        async with Harness(
+            tmp_path, manual=(), sim=lps, scripted_oms=False, day=True, router=router, instrument=INSTRUMENTS
+        ) as h:
+            assert h.sim is not None
+            sim = h.sim
+
+            async def quiet() -> None:
+                # before the OMS cancels what still works: no new misbehaviour, and the
+                # busts, corrections and late fills already due have come
+                for lp in sim.lps.values():
+                    lp.reconfigure(misbehaviour=Misbehaviour())
+                await asyncio.sleep(0.5)
+
+            report = await run_oms(oms_profile(h.oms_port, 2000), before_final_cancel=quiet)
+            await asyncio.sleep(0.2)
+            assert report.ok and report.violation_count == 0, report.summary()
+            assert report.count("no_report") == report.count("working") == 0, report.summary()
+            stats = sim.stats()
+            for switch in (
+                "busts",
+                "corrections",
+                "late_fills",
+                "unsolicited_cancels",
+                "restatements",
+                "garbage",
+            ):
+                assert sum(s[switch] for s in stats.values()) > 0, switch
+            book = h.gw.book
+            refused = book.counters.get("late_fills_refused", 0)
+            # the only anomalies: late fills refused (they would overfill a parent whose
+            # quantity was routed again), and busts or corrections of those
+            dk = {m[1] for a in book.anomalies if (m := re.search(r"late fill (\S+) on .* refused", a))}
+            for a in book.anomalies:
+                m = re.search(r"(?:busted|corrected) unknown fill (\S+) on", a)
+                assert "refused (DK)" in a or (m is not None and m[1] in dk), a
+            assert not book.open_parents
+            h.verify(anomalies=len(book.anomalies))
+            sim_agrees(h.gw, sim, refused=refused)
 
     run(main())

@@ -601,3 +601,30 @@ def test_lp_outage_with_a_resting_child_and_a_cancel_asked_meanwhile(tmp_path: P
             h.verify()
 
     run(main())
+
+
+def test_lp_outage_with_a_restatement_missed_meanwhile(tmp_path: Path) -> None:
+    """While LP_A was away it cut the resting child's leaves (a restatement the gateway
+    never got): the status answer's LeavesQty tells, and the difference is routed again."""
+
+    async def main() -> None:
+        async with Harness(tmp_path, day=True) as h:
+            oms, lp_a = h.oms, h.lp("LP_A")
+            oms.new("P", 100, "100.05", tif="0")
+            child = await h.wait_child("LP_A", 1)
+            await wait_for(lambda: h.parent("P").children[0].state == "new", 5, "child ack")
+            await lp_a.stop()
+            await wait_for(lambda: not h.gw.available("LP_A"), 5, "LP_A gone")
+            child.qty = 60  # restated to 60 while away
+            mark = oms.mark()
+            await lp_a.start()
+            again = await h.wait_child("LP_A", 2, timeout=8)
+            assert again.qty == 40 and again.tif == b"0"
+            p = h.parent("P")
+            assert [c.qty for c in p.children] == [60, 40] and p.working_qty == 100
+            await h.oms.barrier("P")
+            assert h.oms.since(mark) == []  # the OMS hears nothing of it
+            await h.drain()
+            h.verify()
+
+    run(main())
