@@ -298,6 +298,27 @@ def test_kill_switch_for_one_lp(tmp_path: Path) -> None:
     run(main())
 
 
+def test_kill_switch_for_one_session(tmp_path: Path) -> None:
+    """A kill switch for OMS1, named as in the settings: its working order is canceled and
+    its new orders are refused, saying so."""
+
+    async def main() -> None:
+        async with Harness(tmp_path) as h:
+            h.oms.new("S1", 10, "100.05", tif="0")
+            await h.wait_child("LP_A", 1)
+            mark = h.oms.mark()
+            h.gw.kill(True, "desk review", ("session", "OMS1"))
+            fields((await h.oms.wait_since(mark, 1, "pending cancel"))[0], t150="6", t11="S1")
+            h.oms.new("S2", 10, "100.05", tif="3")
+            (m,) = await answer(h, "S2")
+            fields(m, t150="8", t103="3", t58="kill switch engaged for session OMS1: desk review")
+            assert h.gw.risk.rejections[("kill_switch", SCOPE)] == 1
+            await h.drain()
+            h.verify()
+
+    run(main())
+
+
 def test_every_rule_is_covered() -> None:
     """Runs last in this module: each rule of gateway.risk refused an order above."""
     if len(COVERED) < 3:
