@@ -3,6 +3,8 @@ start-up, numbers that agree with the gateway's own state, and cheap histograms.
 
 from __future__ import annotations
 
+import json
+import re
 import time
 from collections.abc import Iterator
 from pathlib import Path
@@ -227,3 +229,37 @@ def test_histogram_buckets_are_le_and_observation_is_cheap() -> None:
         h.observe_ns(i)
     per = (time.perf_counter_ns() - t0) / n
     assert per < 2_000, f"{per:.0f} ns per observation"
+
+
+def test_the_grafana_dashboard_uses_series_that_exist(live: LiveGateway) -> None:
+    path = Path(__file__).resolve().parents[2] / "dashboards" / "fixgw.json"
+    dash = json.loads(path.read_text())
+    exprs = [t["expr"] for p in dash["panels"] for t in p.get("targets", [])]
+    exprs += [v["definition"] for v in dash["templating"]["list"] if "definition" in v]
+    assert len(exprs) > 30
+    _, text, _ = live.http("GET", "/metrics")
+    exposed = {s.name for fam in text_string_to_metric_families(text) for s in fam.samples}
+    used = {name for e in exprs for name in re.findall(r"\bfixgw_[a-z0-9_]+", e)}
+    missing = used - exposed
+    assert not missing, f"the dashboard queries series /metrics does not have: {sorted(missing)}"
+    labels = {"profile", "lp", "horizon", "job", "datasource"}
+    assert {v["name"] for v in dash["templating"]["list"]} == labels
+
+
+def test_a_fresh_gateway_has_every_lp_series_at_zero_or_prior(tmp_path: Path) -> None:
+    with LiveGateway(tmp_path) as fresh:
+        fams = scrape(fresh)
+        prior = fresh.gw.scorecard.settings.prior
+        for lp in LPS:
+            assert value(fams["fixgw_child_orders_sent"], "_total", lp=lp) == 0
+            assert value(fams["fixgw_child_orders_done"], "_total", lp=lp, outcome="rejected") == 0
+            assert value(fams["fixgw_lp_ack_latency_seconds"], "_count", lp=lp) == 0
+            assert value(fams["fixgw_lp_fill_latency_seconds"], "_bucket", lp=lp, le="+Inf") == 0
+            assert value(fams["fixgw_scorecard_fill_ratio"], lp=lp) == prior["fill_rate"]
+            assert value(fams["fixgw_scorecard_observations"], lp=lp) == 0
+            for profile in fresh.gw.scorecard.settings.profiles:
+                assert value(fams["fixgw_scorecard_score"], lp=lp, profile=profile) >= 0
+            assert value(fams["fixgw_lp_available"], lp=lp) == 1
+        assert value(fams["fixgw_internal_latency_seconds"], "_count", path="order") == 0
+        assert value(fams["fixgw_risk_rejections"], "_total", rule="kill_switch", scope="session:OMS1") == 0
+        assert value(fams["fixgw_risk_rejections"], "_total", rule="lp_open_notional", scope="lp:LP_C") == 0
