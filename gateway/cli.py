@@ -71,6 +71,27 @@ def _sim_oms(args: argparse.Namespace) -> int:
     return run(profile, orders=args.orders, rate=args.rate, port=args.port)
 
 
+def _bench(args: argparse.Namespace) -> int:
+    """`fixgw bench`: the harness lives in benchmarks/ of the checkout, beside this package."""
+    from pathlib import Path
+
+    root = Path(__file__).resolve().parents[1]
+    if not (root / "benchmarks" / "harness.py").is_file():
+        print(f"fixgw: bench: no benchmarks/harness.py under {root}", file=sys.stderr)
+        return EXIT_CONFIG_ERROR
+    if str(root) not in sys.path:
+        sys.path.insert(0, str(root))
+    from benchmarks.harness import main as bench_main
+
+    argv = ["--quick"] if args.quick else []
+    argv += ["--only", args.only] if args.only else []
+    argv += ["--no-profile"] if args.no_profile else []
+    argv += ["--no-pin"] if args.no_pin else []
+    argv += ["--out", args.out] if args.out else []
+    argv += ["--wait-quiet", str(args.wait_quiet)] if args.wait_quiet else []
+    return bench_main(argv)
+
+
 def _parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="fixgw", description="FIX gateway")
     commands = parser.add_subparsers(dest="command", required=True)
@@ -100,6 +121,19 @@ def _parser() -> argparse.ArgumentParser:
     sim_oms.add_argument("--rate", type=float, metavar="R", help="orders per second (0: flat out)")
     sim_oms.add_argument("--port", type=int, metavar="P", help="the gateway's port")
     sim_oms.set_defaults(handler=_sim_oms)
+
+    bench = commands.add_parser(
+        "bench", help="measure the gateway against a direct run and a QuickFIX relay (benchmarks/)"
+    )
+    bench.add_argument("--quick", action="store_true", help="the short version (under five minutes)")
+    bench.add_argument("--only", metavar="NAMES", help="comma-separated runs, e.g. direct,gateway")
+    bench.add_argument("--no-profile", action="store_true", help="skip the py-spy profile of the gateway")
+    bench.add_argument("--no-pin", action="store_true", help="do not pin the processes to cores")
+    bench.add_argument("--out", metavar="PATH", help="JSON results (default benchmarks/results/)")
+    bench.add_argument(
+        "--wait-quiet", type=float, metavar="SECONDS", help="wait for an idle machine before each run"
+    )
+    bench.set_defaults(handler=_bench)
     from gateway.demo import add_parser as add_demo
 
     add_demo(commands)
