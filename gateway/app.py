@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import os
 import signal
 import time
 from collections.abc import Callable
@@ -21,6 +22,7 @@ from gateway.config import GatewaySettings
 from gateway.fix.codec import Message
 from gateway.fix.tags import MsgType
 from gateway.instruments import Instrument, InstrumentBook
+from gateway.latency import LatencyRecorder
 from gateway.lps import LpHandler
 from gateway.marketdata import MarketData, build_market_data_request
 from gateway.metrics import PATH_NONE, PATH_ORDER, PATH_REPORT, Telemetry
@@ -161,6 +163,10 @@ class GatewayApplication(BaseApplication):
         )
         self.lps = LpHandler(self.book, marketdata=self.marketdata, on_child_event=self._child_event)
         self.engine = Engine(self)
+        # benchmarks only (FIXGW_LATENCY_FILE): bytes in -> answer handed to a session
+        self.latency = LatencyRecorder.from_env(
+            lambda: {"parents": len(self.book.parents), "open_parents": len(self.book.open_parents)}
+        )
         self.sessions_by_name: dict[str, Session] = {}
         self.oms_sessions: dict[str, Session] = {}
         self.lp_sessions: dict[str, Session] = {}
@@ -267,6 +273,8 @@ class GatewayApplication(BaseApplication):
 
     def on_message(self, session: Session, msg: Message, now: float) -> None:
         role, name = self._role[id(session)]
+        if self.latency is not None:
+            self.latency.arm(role == "oms", self.engine.input_ns)
         tel = self.telemetry
         try:
             if role == "oms":
@@ -306,6 +314,8 @@ class GatewayApplication(BaseApplication):
                 if session is None:
                     continue
                 session.send(item.msg_type, item.body, now, offline_ok=True)
+                if self.latency is not None:
+                    self.latency.to_oms()
                 if self.telemetry.path == PATH_REPORT:
                     self.telemetry.report_out()
                 continue
@@ -322,6 +332,8 @@ class GatewayApplication(BaseApplication):
                     pending += self.book.on_child_done(child, "rejected", now, "LP not logged on")
                 continue
             if child is not None:
+                if self.latency is not None:
+                    self.latency.to_lp()
                 tel = self.telemetry
                 if tel.path == PATH_ORDER:
                     tel.order_out()
@@ -483,6 +495,8 @@ class GatewayApplication(BaseApplication):
         self.engine.flush()
 
     def on_timer(self, now: float) -> None:
+        if self.latency is not None:
+            self.latency.disarm()  # what a timer sends is not an answer to the last input
         out = self.book.route_idle(now)
         for child in list(self.book.children.values()):
             if (
@@ -538,6 +552,8 @@ async def serve(
 ) -> GatewayApplication:
     app = GatewayApplication(settings)
     await app.start()
+    if app.latency is not None:  # a benchmark harness resets and dumps it through stdin
+        app.latency.listen(asyncio.get_running_loop())
     if not quiet:
         for sid, port in app.engine.ports.items():
             print(f"listening: {sid} on port {port}", flush=True)
@@ -569,6 +585,8 @@ async def serve(
         if reporter is not None:
             reporter.cancel()
         await app.stop()
+        if app.latency is not None:
+            app.latency.dump()
         if not quiet:
             print("final: " + app.status_line(time.time()), flush=True)
     return app
@@ -585,7 +603,10 @@ def run(settings: GatewaySettings, status_every: float = 5.0) -> int:
                 loop.add_signal_handler(sig, stop.set)
         await serve(settings, stop, status_every=status_every, signals=True)
 
-    import uvloop
+    if os.environ.get("FIXGW_EVENT_LOOP", "uvloop") == "asyncio":  # benchmarks compare the two
+        asyncio.run(main())
+    else:
+        import uvloop
 
-    uvloop.run(main())
+        uvloop.run(main())
     return 0
