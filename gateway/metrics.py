@@ -19,6 +19,7 @@ basis points or percentages); ``_total`` for counters; ``fixgw_build_info`` for 
 
 from __future__ import annotations
 
+import asyncio
 import bisect
 import platform
 import time
@@ -48,6 +49,8 @@ __all__ = [
     "GatewayCollector",
     "LatencyHistogram",
     "Telemetry",
+    "collectors",
+    "exposition",
     "make_registry",
 ]
 
@@ -630,15 +633,63 @@ class GatewayCollector(Collector):
         return list(lps)
 
 
+def collectors(app: GatewayApplication, *, process: bool = True) -> list[Collector]:
+    """What one gateway exposes: its own collector, and the standard process and Python ones."""
+    out: list[Collector] = [GatewayCollector(app)]
+    if process:
+        scratch = CollectorRegistry()  # they insist on registering somewhere
+        out += [ProcessCollector(registry=scratch), PlatformCollector(registry=scratch), GCCollector(scratch)]
+    return out
+
+
 def make_registry(app: GatewayApplication, *, process: bool = True) -> CollectorRegistry:
     """A registry of one gateway (not the global one: several gateways can share a process)."""
     registry = CollectorRegistry(auto_describe=False)
-    registry.register(GatewayCollector(app))
-    if process:
-        ProcessCollector(registry=registry)
-        PlatformCollector(registry=registry)
-        GCCollector(registry=registry)
+    for collector in collectors(app, process=process):
+        registry.register(collector)
     return registry
+
+
+class _One:
+    """One metric family, in the shape the exposition encoders read (``collect()``)."""
+
+    __slots__ = ("family",)
+
+    def __init__(self, family: Metric) -> None:
+        self.family = family
+
+    def collect(self) -> list[Metric]:
+        return [self.family]
+
+
+async def exposition(
+    sources: list[Collector], accept: str | None = None, *, slice_s: float = 0.0005
+) -> tuple[bytes, str]:
+    """The exposition, built family by family with the event loop let in between.
+
+    Built at once, a scrape of a few LPs holds the loop for several milliseconds (most of it
+    formatting text); the order path shares that loop, so the work is cut into slices of
+    about ``slice_s`` (one family at least) and other callbacks run between them.
+    """
+    from prometheus_client.exposition import choose_encoder
+
+    encoder, content_type = choose_encoder(accept or "")
+    openmetrics = content_type.startswith("application/openmetrics-text")
+    eof = b"# EOF\n"
+    parts: list[bytes] = []
+    start = time.perf_counter()
+    for source in sources:
+        for family in source.collect():
+            body = encoder(_One(family))
+            if openmetrics and body.endswith(eof):
+                body = body[: -len(eof)]
+            parts.append(body)
+            if time.perf_counter() - start > slice_s:
+                await asyncio.sleep(0)
+                start = time.perf_counter()
+    if openmetrics:
+        parts.append(eof)
+    return b"".join(parts), content_type
 
 
 def scrape(registry: CollectorRegistry, accept: str | None = None) -> tuple[bytes, str]:

@@ -38,7 +38,7 @@ from aiohttp import web
 from gateway.console import views
 from gateway.console.audit import AuditLog
 from gateway.console.settings import READS_REMOTE, ConsoleSettings, parse_console_settings
-from gateway.metrics import make_registry, scrape
+from gateway.metrics import collectors, exposition
 from gateway.scorecard import ScorecardError, check_weights
 
 if TYPE_CHECKING:
@@ -135,7 +135,7 @@ class ConsoleServer:
         self.error: str | None = None
         self.audit = AuditLog(self.settings.audit_log)
         self.history = views.History(self.settings.history_size)
-        self.registry = make_registry(app)
+        self.collectors = collectors(app)
         self._runner: web.AppRunner | None = None
         self._history_task: asyncio.Task[None] | None = None
         self.web = self._build()
@@ -298,7 +298,7 @@ class ConsoleServer:
         return _json({"ok": True})
 
     async def metrics(self, request: web.Request) -> web.StreamResponse:
-        body, content_type = scrape(self.registry, request.headers.get("Accept"))
+        body, content_type = await exposition(self.collectors, request.headers.get("Accept"))
         resp = web.Response(body=body)
         resp.headers["Content-Type"] = content_type
         return resp

@@ -201,18 +201,17 @@ def test_kill_switch_and_risk_rejections_show(live: LiveGateway, tmp_path: Path)
         live.call(lambda: gw.kill(False, "", "all"))
 
 
-def test_openmetrics_when_asked() -> None:
-    """Prometheus asks for OpenMetrics first; the encoder follows the Accept header."""
-    from prometheus_client import CollectorRegistry, Counter
+def test_openmetrics_when_asked(live: LiveGateway) -> None:
+    """Prometheus asks for OpenMetrics first: one "# EOF" at the end, and it parses."""
+    from prometheus_client.openmetrics.parser import text_string_to_metric_families as parse_om
 
-    from gateway.metrics import scrape as encode
-
-    reg = CollectorRegistry()
-    Counter("fixgw_test", "x", registry=reg).inc()
-    body, ctype = encode(reg, "application/openmetrics-text; version=1.0.0")
-    assert ctype.startswith("application/openmetrics-text") and body.endswith(b"# EOF\n")
-    body, ctype = encode(reg, None)
-    assert ctype.startswith("text/plain")
+    status, text, headers = live.http(
+        "GET", "/metrics", headers={"Accept": "application/openmetrics-text; version=1.0.0"}
+    )
+    assert status == 200 and headers["Content-Type"].startswith("application/openmetrics-text")
+    assert text.endswith("# EOF\n") and text.count("# EOF") == 1
+    names = {f.name for f in parse_om(text)}
+    assert {"fixgw_child_orders_sent", "fixgw_internal_latency_seconds", "fixgw_build"} <= names
 
 
 def test_histogram_buckets_are_le_and_observation_is_cheap() -> None:
