@@ -719,7 +719,7 @@ def _phase_line(p: dict[str, Any]) -> str:
         parts.append(f"internal p50 {p['internal']['order'].get('p50', float('nan')):.1f} us")
     parts.append(f"background {p.get('background_cores', 0):.2f} cores")
     if "gc" in p:
-        parts.append(f"gc {p['gc'].get('total_ms', 0):.0f} ms")
+        parts.append(f"gc {p['gc'].get('cpu_ms', 0):.0f} ms cpu")
     if "violations" in p:
         parts.append(f"violations {p['violations']}")
     return ", ".join(parts)
@@ -759,6 +759,11 @@ def summarize_py_spy(path: Path, top: int = 25) -> dict[str, Any]:
             for name, n in own.most_common(top + 3)
             if not name.startswith(_LOOP_FRAMES)
         ][:top],
+        "by_file": [
+            [file, round(100 * n / total, 2), round(100 * n / python, 2)]
+            for file, n in _by_file(own).most_common(top)
+            if not any(name.startswith(_LOOP_FRAMES) and name.endswith(f"({file})") for name in own)
+        ],
         # frames on (nearly) every stack are the way in, not a cost
         "inclusive": [
             [name, round(100 * n / total, 2), round(100 * n / python, 2)]
@@ -766,6 +771,13 @@ def summarize_py_spy(path: Path, top: int = 25) -> dict[str, Any]:
             if n < 0.95 * total
         ][:top],
     }
+
+
+def _by_file(own: collections.Counter[str]) -> collections.Counter[str]:
+    files: collections.Counter[str] = collections.Counter()
+    for name, n in own.items():
+        files[name.rpartition(" (")[2].rstrip(")")] += n
+    return files
 
 
 _LOOP_FRAMES = ("Runner.run ", "run_forever ", "BaseEventLoop.run_forever", "_run_once ")
@@ -851,7 +863,8 @@ def figures(results: list[dict[str, Any]], plan: Plan) -> dict[str, float]:
     f["scorecard_internal_latency_report_in_to_out_p50_us"] = _get(sc, "paced", "internal", "report", "p50")
     f["scorecard_internal_latency_report_in_to_out_p99_us"] = _get(sc, "paced", "internal", "report", "p99")
     f["scorecard_round_trip_p50_us"] = _get(sc, "paced", "rtt_first_fill_us", "p50")
-    f["gc_share_of_cpu_flat"] = _get(flat, "gc", "total_ms") / 1000 / _get(flat, "sut_cpu_s")
+    f["gc_share_of_cpu_flat"] = _get(flat, "gc", "cpu_ms") / 1000 / _get(flat, "sut_cpu_s")
+    f["gc_share_of_cpu_paced"] = _get(paced, "gc", "cpu_ms") / 1000 / _get(paced, "sut_cpu_s")
     fs = by.get("gateway-filestore", {}).get("phases", {})
     f["filestore_throughput_orders_per_s"] = _get(fs, "flat", "throughput_done_per_s")
     f["filestore_cpu_us_per_order"] = _get(fs, "paced", "sut_cpu_us_per_order")
@@ -1044,6 +1057,9 @@ def print_report(report: dict[str, Any]) -> None:
             print("|---|---|---|---|---|")
             for (a, _, pa), (b, _, pb) in zip(data["self"][:15], data["inclusive"][:15], strict=False):
                 print(f"| {pa} | `{a}` | | {pb} | `{b}` |")
+            files = ", ".join(f"{f} {p}%" for f, _, p in data.get("by_file", [])[:10])
+            print()
+            print(f"Self time by file: {files}")
     print()
     for key, value in report["figures"].items():
         print(f"{key}={'n/a' if math.isnan(value) else round(value, 3)}")

@@ -126,16 +126,20 @@ class LatencyRecorder:
         self._since = 0
         self._reset_at = time.time()
         # the cyclic garbage collector's pauses: a large share of the tail on a big heap
-        self.gc_pauses = LogHistogram()
+        self.gc_pauses = LogHistogram()  # wall clock: what the order path waited
+        self.gc_cpu_ns = 0  # CPU time: what it cost (a preempted pause is long, not costly)
         self.gc_by_generation = [0, 0, 0]
         self._gc_start = 0
+        self._gc_cpu_start = 0
         gc.callbacks.append(self._on_gc)
 
     def _on_gc(self, phase: str, info: dict[str, int]) -> None:
         if phase == "start":
             self._gc_start = time.perf_counter_ns()
+            self._gc_cpu_start = time.thread_time_ns()
         elif self._gc_start:
             self.gc_pauses.record(time.perf_counter_ns() - self._gc_start)
+            self.gc_cpu_ns += time.thread_time_ns() - self._gc_cpu_start
             self.gc_by_generation[min(2, max(0, info.get("generation", 0)))] += 1
             self._gc_start = 0
 
@@ -170,6 +174,7 @@ class LatencyRecorder:
         self.order = LogHistogram()
         self.report = LogHistogram()
         self.gc_pauses = LogHistogram()
+        self.gc_cpu_ns = 0
         self.gc_by_generation = [0, 0, 0]
         self._reset_at = time.time()
 
@@ -192,6 +197,7 @@ class LatencyRecorder:
             "gc": {
                 **self.gc_pauses.summary_us(),
                 "total_ms": self.gc_pauses.total / 1e6,
+                "cpu_ms": self.gc_cpu_ns / 1e6,
                 "collections_by_generation": list(self.gc_by_generation),
             },
         }
