@@ -22,12 +22,14 @@ from gateway.config import GatewaySettings
 from gateway.fix.codec import Message
 from gateway.fix.tags import MsgType
 from gateway.instruments import Instrument, InstrumentBook
+from gateway.journal import JournalConfigError, parse_journal_settings
 from gateway.latency import LatencyRecorder
 from gateway.lps import LpHandler
 from gateway.marketdata import MarketData, build_market_data_request
 from gateway.metrics import PATH_NONE, PATH_ORDER, PATH_REPORT, Telemetry
 from gateway.oms import OmsHandler
 from gateway.orders import C_PENDING_NEW, CHILD_TERMINAL, ChildOrder, ChildPlan, OrderBook, Out, ParentOrder
+from gateway.recovery import GatewayJournal
 from gateway.risk import RiskEngine, parse_risk_settings
 from gateway.router import ScorecardRouter, ScorecardRouterSettings, StaticRouter
 from gateway.scorecard import Scorecard, parse_scorecard_settings
@@ -195,6 +197,13 @@ class GatewayApplication(BaseApplication):
                 self.http = ConsoleServer(self)
             except ConsoleConfigError as exc:
                 raise AppConfigError(str(exc)) from None
+        # the journal (gateway.journal): orders, reports, decisions and scorecard inputs, group-
+        # committed before the FIX stores are written; start() recovers from it (gateway.recovery)
+        try:
+            journal_settings = parse_journal_settings(extra.get("journal", {}), source, settings.state_dir)
+        except JournalConfigError as exc:
+            raise AppConfigError(str(exc)) from None
+        self.journal = GatewayJournal(self, journal_settings) if journal_settings.enabled else None
 
     def mid_price(self, symbol: str, now: float) -> float | None:
         """The consolidated mid as a price (risk collars, arrival price), not price units."""
@@ -246,6 +255,8 @@ class GatewayApplication(BaseApplication):
         role, name = self._role[id(session)]
         self._emit("logon", {"session": session.settings.name, "role": role})
         self.telemetry.logon(session.settings.name)
+        if self.journal is not None:
+            self.journal.session_event(role, name, session, "logon", now)
         if role != "lp":
             return
         out = self.lps.on_logon(name, now)
@@ -268,11 +279,15 @@ class GatewayApplication(BaseApplication):
         role, name = self._role[id(session)]
         self._emit("logout", {"session": session.settings.name, "role": role})
         self.telemetry.logout(session.settings.name)
+        if self.journal is not None:
+            self.journal.session_event(role, name, session, "logout", now)
         if role == "lp":
             self.lps.on_logout(name, now)
 
     def on_message(self, session: Session, msg: Message, now: float) -> None:
         role, name = self._role[id(session)]
+        if self.journal is not None:
+            self.journal.received(role, name, session, msg, now)
         if self.latency is not None:
             self.latency.arm(role == "oms", self.engine.input_ns)
         tel = self.telemetry
@@ -301,6 +316,8 @@ class GatewayApplication(BaseApplication):
         role, name = self._role[id(session)]
         self.telemetry.session_event(session.settings.name, event.kind)
         if role == "lp" and event.kind == "reject_received" and event.message is not None:
+            if self.journal is not None:
+                self.journal.received(role, name, session, event.message, now)
             self.dispatch(self.lps.on_session_reject(name, event.message, now), now)
 
     # --- sending -------------------------------------------------------------------------------
@@ -313,7 +330,9 @@ class GatewayApplication(BaseApplication):
                 session = self.oms_sessions.get(item.dest)
                 if session is None:
                     continue
-                session.send(item.msg_type, item.body, now, offline_ok=True)
+                seq = session.send(item.msg_type, item.body, now, offline_ok=True)
+                if self.journal is not None:
+                    self.journal.sent("oms", item, session, seq, now)
                 if self.latency is not None:
                     self.latency.to_oms()
                 if self.telemetry.path == PATH_REPORT:
@@ -321,6 +340,8 @@ class GatewayApplication(BaseApplication):
                 continue
             session = self.lp_sessions.get(item.dest)
             child = self._child_of(item) if item.msg_type == MsgType.NEW_ORDER_SINGLE else None
+            if self.journal is not None and child is not None:
+                self.journal.touch(child.parent)
             if session is None or not session.logged_on:
                 if child is not None:
                     pending += self.book.on_child_done(child, "rejected", now, "LP not logged on")
@@ -331,6 +352,8 @@ class GatewayApplication(BaseApplication):
                 if child is not None:
                     pending += self.book.on_child_done(child, "rejected", now, "LP not logged on")
                 continue
+            if self.journal is not None:
+                self.journal.sent("lp", item, session, seq, now, child)
             if child is not None:
                 if self.latency is not None:
                     self.latency.to_lp()
@@ -509,6 +532,8 @@ class GatewayApplication(BaseApplication):
         if out:
             self.dispatch(out, now)
             self.engine.flush()
+        if self.journal is not None:
+            self.journal.tick(now)  # commits what a quiet loop buffered; scorecard snapshots
 
     async def _timer_loop(self) -> None:
         while True:
@@ -521,6 +546,8 @@ class GatewayApplication(BaseApplication):
                 logging.getLogger("fixgw.app").exception("timer failed")
 
     async def start(self) -> None:
+        if self.journal is not None:
+            self.journal.start()  # recovery from the journal before any session connects
         await self.engine.start()
         if self.http is not None:
             await self.http.start()
@@ -532,6 +559,8 @@ class GatewayApplication(BaseApplication):
         if self.http is not None:
             await self.http.stop()
         await self.engine.stop()
+        if self.journal is not None:
+            self.journal.close()
 
 
 def _kill_signal(app: GatewayApplication, engaged: bool) -> None:
@@ -559,6 +588,8 @@ async def serve(
             print(f"listening: {sid} on port {port}", flush=True)
         if app.http is not None and app.http.url:
             print(f"console: {app.http.url} (Prometheus: {app.http.url}metrics)", flush=True)
+        if app.journal is not None and app.journal.recovery is not None:
+            print(app.journal.recovery.summary(), flush=True)
         app.listeners.append(
             lambda kind, data: (
                 print(f"{kind}: {data['session']} ({data['role']})", flush=True)

@@ -1261,6 +1261,49 @@ class OrderBook:
     def unknown_children(self, lp: str) -> list[ChildOrder]:
         return [c for c in self.children.values() if c.lp == lp and c.state == C_UNKNOWN]
 
+    def restore(
+        self,
+        parents: list[ParentOrder],
+        *,
+        cl_ord_ids: dict[tuple[str, bytes], ParentOrder] | None = None,
+        rejected: dict[tuple[str, bytes], tuple[bytes, bytes, bytes, bytes, str]] | None = None,
+        lp_exec_ids: set[tuple[str, bytes]] | None = None,
+    ) -> None:
+        """Put back orders rebuilt from the journal (gateway.recovery), before any traffic.
+
+        Parents come with their children (working ones UNKNOWN) and ``working_qty`` set;
+        ``cl_ord_ids`` maps further ClOrdIDs (cancel/replace requests) to their parents.
+        Counters are recounted and ids are numbered on past the recovered ones.
+        """
+        count = self._count
+        for p in parents:
+            self.parents[p.order_id] = p
+            for cl in (p.cl_ord_id, p.orig_cl_ord_id, p.pending_cl_ord_id):
+                if cl is not None:
+                    self.by_cl_ord_id[(p.session, cl)] = p
+            if p.state not in TERMINAL:
+                self.open_parents[p.order_id] = p
+            count("parents_accepted")
+            if p.state in TERMINAL:
+                count(f"parents_{p.state}")
+            for c in p.children:
+                self.children[c.child_id] = c
+                count("children_sent")
+                if c.state in (C_CANCELED, C_REJECTED, C_EXPIRED):
+                    count(f"children_{c.state}")
+        self.by_cl_ord_id.update(cl_ord_ids or {})
+        for key, entry in (rejected or {}).items():
+            self.rejected.setdefault(key, entry)
+            count("parents_rejected")
+        self.lp_exec_ids |= lp_exec_ids or set()
+        prefix = self.id_prefix
+        for oid in self.parents:  # ids of this prefix (a restart within the same prefix)
+            if oid.startswith(prefix) and oid[len(prefix) + 1 :].isdigit():
+                self._next_id = max(self._next_id, int(oid[len(prefix) + 1 :]))
+        for cid in self.children:
+            if cid.startswith(prefix) and cid[len(prefix) + 1 :].isdigit():
+                self._next_id = max(self._next_id, int(cid[len(prefix) + 1 :]))
+
     def status_request_for(self, c: ChildOrder, now: float) -> Out:
         c.status_asked = now
         return Out(

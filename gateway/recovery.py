@@ -1,0 +1,697 @@
+"""Crash recovery: the gateway after ``kill -9`` is rebuilt from its journal, FIX stores and snapshot.
+
+What the journal guarantees (``gateway.journal``): records are group-committed once per
+event-loop callback *before* the FIX stores are written, and a group is whole or absent.
+So after a crash the journal knows at least everything the stores know, and at most one
+callback more. Recovery turns that into a running gateway before any session connects:
+
+- Parent and child orders: the last ``parent`` / ``child`` record of each wins. A child
+  that was not finished is UNKNOWN: its quantity stays counted as working (nothing is
+  routed twice) until the LP answers the OrderStatusRequest sent at its logon. Entry
+  rejects, the ClOrdIDs of cancel/replace requests and the LP ExecIDs already applied
+  (fills, and trade reports received) come back too: a PossDup resend of a fill is
+  recognised by its ExecID and not counted twice.
+- FIX sessions resume from their stores (resends, not resets). Where the journal is a
+  callback ahead of a store, recovery closes the gap: an inbound message the journal has
+  but the store does not is marked received (its effects are in the book; it must not be
+  processed twice), and a report to the OMS the journal has but the store does not (it
+  never reached the socket, which is written after the store) is stored again, once, so
+  that the OMS gets it by resend (PossDup). A report is thus in the OMS store or produced
+  again, never both, never neither. Sequence numbers are only compared within one store
+  epoch (its creation time): a reset store is not patched.
+- The scorecard: the latest snapshot (written every ``SnapshotEvery`` seconds with the
+  journal position it matches) plus the ``score`` records after that position, replayed
+  through the same pure code; without a usable snapshot, the day's records.
+- Kill switches and profile weights changed at run time: their ``admin`` records.
+
+Only the latest day file is read: each file starts with the open orders (rotation and
+every start write a checkpoint), and orders of earlier days that were finished are not
+needed to trade on.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import dataclasses
+import functools
+import gc
+import os
+import pickle
+import sys
+import threading
+import time
+import zlib
+from collections.abc import Iterator
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import orjson
+
+from gateway.instruments import Instrument
+from gateway.journal import (
+    SCHEMA_VERSION,
+    Group,
+    Journal,
+    JournalRecorder,
+    JournalSettings,
+    Record,
+    day_of,
+    file_for,
+    groups_in,
+    journal_files,
+    read_groups,
+    replay_score,
+)
+from gateway.orders import C_UNKNOWN, CHILD_TERMINAL, TERMINAL, ChildOrder, Fill, Out, ParentOrder
+from gateway.sessions.store import FileStore
+
+SNAPSHOT_FILE = "scorecard.snapshot"
+
+
+def _b(s: str | None) -> bytes | None:
+    return None if s is None else s.encode("latin-1")
+
+
+def _epoch(t: float) -> str:
+    """A store's creation time as its file keeps it (microseconds)."""
+    return f"{t:.6f}"
+
+
+@dataclass
+class RecoveryReport:
+    """What recovery found and did (also journaled in the ``start`` record)."""
+
+    file: str = ""
+    groups: int = 0
+    records: int = 0
+    parents: int = 0
+    open_parents: int = 0
+    children: int = 0
+    unknown_children: int = 0
+    rejected: int = 0
+    exec_ids: int = 0
+    reports_resent: dict[str, int] = field(default_factory=dict)
+    inbound_marked: dict[str, int] = field(default_factory=dict)  # session -> seqs skipped
+    scorecard: str = "none"
+    score_records: int = 0
+    kills: int = 0
+    seconds: float = 0.0
+
+    def summary(self) -> str:
+        resent = sum(self.reports_resent.values())
+        marked = sum(self.inbound_marked.values())
+        return (
+            f"recovered from {self.file or '(no journal)'}: {self.parents} parents "
+            f"({self.open_parents} open), {self.children} children ({self.unknown_children} unknown), "
+            f"{resent} reports stored again, {marked} messages in marked received, scorecard "
+            f"{self.scorecard} ({self.score_records} records replayed) in {self.seconds * 1000:.0f} ms"
+        )
+
+
+# --------------------------------------------------------------------------- scorecard state
+
+#: Scorecard attributes that follow from its settings, not from what it has seen: a snapshot
+#: never overrides them (the settings may have changed between two runs).
+_DERIVED = frozenset({"settings", "size", "decay", "k", "_prior", "_impact_index", "_index", "_plans"})
+
+
+def _fingerprint(card: Any) -> list[Any]:
+    """What a snapshot must agree on to be used: the settings that shape the figures, and the
+    scorecard's code itself (its internals are free to change from one version to the next)."""
+    s = card.settings
+    cls = type(card)
+    return [card.size, list(s.horizons_s), list(s.size_buckets), s.half_life_s, _code_version(cls.__module__)]
+
+
+@functools.cache
+def _code_version(module_name: str) -> str:
+    """The scorecard's code as loaded (read once: the file may change under a running process)."""
+    path = getattr(sys.modules.get(module_name), "__file__", None)
+    try:
+        code = Path(path).read_bytes() if path else b""
+    except OSError:
+        code = b""
+    return f"{module_name}:{zlib.crc32(code):08x}"
+
+
+def scorecard_state(card: Any) -> dict[str, Any]:
+    """The scorecard's learnt state: its attributes but those derived from settings.
+
+    Taken generically (the scorecard's internals change with its optimisations); pickled
+    with its references shared (a child's figures are the LP's), as one object graph.
+    """
+    state = {
+        name: value for name, value in vars(card).items() if name not in _DERIVED and not callable(value)
+    }
+    return {
+        "fingerprint": _fingerprint(card),
+        "profiles": {k: dict(v) for k, v in card.settings.profiles.items()},
+        "state": state,
+    }
+
+
+def restore_scorecard(card: Any, snap: dict[str, Any]) -> bool:
+    """Put a ``scorecard_state`` back; False (nothing changed) if it does not fit this scorecard."""
+    if snap.get("fingerprint") != _fingerprint(card):
+        return False
+    current = vars(card)
+    state = snap["state"]
+    if not set(state) <= set(current):
+        return False  # written by another version of the scorecard
+    for name, value in state.items():
+        setattr(card, name, value)
+    for profile, weights in snap["profiles"].items():
+        card.settings.profiles[profile] = dict(weights)
+    return True
+
+
+def write_snapshot(path: Path, card: Any, position: tuple[str, int], now: float) -> None:
+    """Write the scorecard with the journal position it matches (atomically: tmp + rename).
+
+    The file is a pickle: it is the gateway's own state, read back only by the gateway
+    that wrote it, from its state directory (like the FIX stores).
+    """
+    data = pickle.dumps(
+        {"schema": SCHEMA_VERSION, "t": now, "position": list(position), **scorecard_state(card)},
+        protocol=pickle.HIGHEST_PROTOCOL,
+    )
+    tmp = path.with_name(path.name + ".tmp")
+    tmp.write_bytes(data)
+    os.replace(tmp, path)  # a snapshot lost to a power cut only means a longer replay
+
+
+def read_snapshot(path: Path) -> dict[str, Any] | None:
+    try:
+        data = pickle.loads(path.read_bytes())
+    except FileNotFoundError:
+        return None
+    except Exception:  # a snapshot from another version, or damaged: the journal will do
+        return None
+    if not isinstance(data, dict) or data.get("schema") != SCHEMA_VERSION:
+        return None
+    return data
+
+
+# --------------------------------------------------------------------------- reading the journal
+
+
+@dataclass
+class JournalState:
+    """What the latest day file says, folded: last states, sequences, lost reports."""
+
+    parents: dict[str, Record] = field(default_factory=dict)
+    children: dict[str, Record] = field(default_factory=dict)
+    rejected: dict[tuple[str, str], Record] = field(default_factory=dict)
+    requests: list[tuple[str, str, str]] = field(default_factory=list)  # session, cl, orig
+    exec_ids: set[tuple[str, str]] = field(default_factory=set)
+    in_max: dict[tuple[str, str], int] = field(default_factory=dict)  # (session, epoch) -> seq
+    oms_out: list[tuple[str, str, int, str, str]] = field(default_factory=list)
+    admin: list[Record] = field(default_factory=list)
+    scores: list[tuple[str, int, Record]] = field(default_factory=list)  # file, group start, rec
+    groups: int = 0
+    records: int = 0
+
+
+_OUT_LP = b'"role":"lp"'
+_CHILD = b'{"k":"child"'
+_ORDER_ID = b'"order_id":"'
+_CHILD_ID = b'"child_id":"'
+_KIND = len(b'{"k":"')  # records start {"k":"<kind>": the kind's first letter is at this offset
+_P, _C, _S, _D, _O = (ord(c) for c in "pcsdo")
+
+
+def fold(path: Path, scores_from: int | None = 0) -> JournalState:
+    """Read a day file's committed groups into a ``JournalState``.
+
+    ``score`` records are kept from the group at byte ``scores_from`` on (None: none).
+    Only what recovery needs is parsed: the last record of each parent and child (found by
+    its id without parsing the others), sequence numbers, reports to the OMS; decisions
+    and messages to LPs are skipped. This runs before the gateway takes any traffic, over
+    the whole day: it is written for speed.
+    """
+    st = JournalState()
+    name = path.name
+    try:
+        data = path.read_bytes()
+    except FileNotFoundError:
+        return st
+    loads = orjson.loads
+    starts = data.startswith
+    find = data.find
+    last_parent: dict[bytes, tuple[int, int]] = {}
+    last_child: dict[bytes, tuple[int, int]] = {}
+    epochs: dict[float, str] = {}
+    for group in _committed(data):
+        st.groups += 1
+        st.records += len(group.lines)
+        want_scores = scores_from is not None and group.start >= scores_from
+        for a, b in group.lines:
+            kind = data[a + _KIND]
+            if kind == _P or (kind == _C and starts(_CHILD, a)):
+                key = _ORDER_ID if kind == _P else _CHILD_ID
+                i = find(key, a, b) + len(key)
+                ident = data[i : find(b'"', i, b)]
+                (last_parent if kind == _P else last_child)[ident] = (a, b)
+                continue
+            if kind == _S and data[a + _KIND + 1] == 99:  # score
+                if want_scores:
+                    st.scores.append((name, group.start, loads(data[a:b])))
+                continue
+            if kind == _D or (kind == _O and find(_OUT_LP, a, b) >= 0):
+                continue
+            rec = loads(data[a:b])
+            k = rec.get("k")
+            if k == "in":
+                _fold_in(st, rec, epochs)
+            elif k == "out":
+                st.oms_out.append(
+                    (
+                        rec["session"],
+                        _epoch_of(rec["epoch"], epochs),
+                        rec["seq"],
+                        rec["msg_type"],
+                        rec["body"],
+                    )
+                )
+            elif k == "reject":
+                if not rec.get("duplicate"):
+                    st.rejected.setdefault((rec["session"], rec["cl_ord_id"]), rec)
+            elif k == "admin":
+                st.admin.append(rec)
+    for a, b in last_parent.values():
+        rec = loads(data[a:b])
+        st.parents[rec["order_id"]] = rec
+    for a, b in last_child.values():
+        rec = loads(data[a:b])
+        st.children[rec["child_id"]] = rec
+    return st
+
+
+def _committed(data: bytes) -> Iterator[Group]:
+    return groups_in(data, 0, parse=False)
+
+
+def _epoch_of(t: float, cache: dict[float, str]) -> str:
+    e = cache.get(t)
+    if e is None:
+        e = cache[t] = _epoch(t)
+    return e
+
+
+def score_records(path: Path, start: int = 0) -> Iterator[Record]:
+    """The ``score`` records of a day file from byte ``start`` (a group boundary) on."""
+    for group in read_groups(path, start, parse=False):
+        for line in group.lines:
+            if group.kind_is(line, b"score"):
+                yield group.parse(line)
+
+
+def _fold_in(st: JournalState, rec: Record, epochs: dict[float, str]) -> None:
+    seq = rec.get("seq")
+    session = rec["session"]
+    if seq is not None:
+        key = (session, _epoch_of(rec["epoch"], epochs))
+        if seq > st.in_max.get(key, 0):
+            st.in_max[key] = seq
+    mt = rec["msg_type"]
+    raw: str = rec["raw"]
+    if rec["role"] == "oms":
+        if mt in ("F", "G"):
+            cl, orig = _tag(raw, "11"), _tag(raw, "41")
+            if cl and orig:
+                st.requests.append((session, cl, orig))
+    elif mt == "8" and _tag(raw, "150") in ("F", "1", "2"):
+        exec_id = _tag(raw, "17")
+        if exec_id:
+            st.exec_ids.add((session, exec_id))
+
+
+def _tag(raw: str, tag: str) -> str | None:
+    key = "\x01" + tag + "="
+    i = raw.find(key)
+    if i < 0:
+        return None
+    start = i + len(key)
+    end = raw.find("\x01", start)
+    return raw[start : end if end >= 0 else len(raw)]
+
+
+# --------------------------------------------------------------------------- rebuilding orders
+
+
+def build_parents(st: JournalState, instrument: Any) -> list[ParentOrder]:
+    """ParentOrder objects (with children) from the last records; unfinished children UNKNOWN."""
+    parents: dict[str, ParentOrder] = {}
+    for oid, r in st.parents.items():
+        inst = instrument(r["symbol"]) or Instrument(r["symbol"])
+        p = ParentOrder(
+            oid.encode("latin-1"),
+            r["session"],
+            r["cl_ord_id"].encode("latin-1"),
+            inst,
+            r["side"].encode("latin-1"),
+            r["ord_type"].encode("latin-1"),
+            r["tif"].encode("latin-1"),
+            r["qty"],
+            r["price"],
+            r["created"],
+            account=_b(r["account"]),
+            profile=r["profile"],
+            arrival_mid=r["arrival_mid"],
+        )
+        p.state = r["state"]
+        p.cum_qty = r["cum_qty"]
+        p.notional = r["notional"]
+        p.orig_cl_ord_id = _b(r["orig_cl_ord_id"])
+        p.attempts = r["attempts"]
+        p.pending_cl_ord_id = _b(r["pending_cl_ord_id"])
+        p.pending_qty = r["pending_qty"]
+        p.pending_price = r["pending_price"]
+        p.cancel_reason = r["cancel_reason"]
+        p.text = r["text"]
+        p.late_fills = r["late_fills"]
+        p.route_epoch = r.get("route_epoch", 0)
+        parents[oid] = p
+    for cid, r in st.children.items():
+        parent = parents.get(r["order_id"])
+        if parent is None:
+            continue  # a child whose parent record is in an earlier file: it was finished
+        c = ChildOrder(
+            cid.encode("latin-1"),
+            parent,
+            r["lp"],
+            r["qty"],
+            r["price"],
+            r["tif"].encode("latin-1"),
+            r["sent_at"],
+        )
+        c.state = r["state"]
+        c.cum_qty = r["cum_qty"]
+        c.notional = r["notional"]
+        c.lp_order_id = r["lp_order_id"].encode("latin-1")
+        c.acked_at = r["acked_at"]
+        c.first_fill_at = r["first_fill_at"]
+        c.done_at = r["done_at"]
+        c.text = r["text"]
+        c.fills = [
+            Fill(e.encode("latin-1"), q, px, pe.encode("latin-1"), busted)
+            for e, q, px, pe, busted in r["fills"]
+        ]
+        c.fills_seen = len(c.fills)
+        if c.state in CHILD_TERMINAL:
+            c.finished_seen = c.released = True
+        else:
+            c.state = C_UNKNOWN  # asked about (OrderStatusRequest) before anything is re-routed
+            parent.working_qty += c.qty - c.cum_qty
+        parent.children.append(c)
+    return list(parents.values())
+
+
+# --------------------------------------------------------------------------- the gateway's journal
+
+
+class GatewayJournal(JournalRecorder):
+    """The journal of one gateway process: hooks, recovery at start, snapshots, close.
+
+    ``app`` is the ``GatewayApplication`` (engine, book, router, scorecard, risk, lps,
+    sessions); it calls ``received`` / ``sent`` / ``session_event`` and ``start``,
+    ``tick`` and ``close``; the engine calls ``flush`` before it writes any store.
+    """
+
+    def __init__(self, app: Any, settings: JournalSettings) -> None:
+        super().__init__(Journal(settings.directory, settings.fsync), app.book)
+        self.app = app
+        self.settings = settings
+        self.snapshot_path = Path(settings.directory) / SNAPSHOT_FILE
+        self._set_kill = app.risk.set_kill
+        self._set_weights = app.scorecard.set_weights
+        self.observe(app.scorecard, app.router, app.risk)
+        app.engine.before_store_flush.append(self.flush)
+        self.recovery: RecoveryReport | None = None
+        self._last_snapshot = 0.0
+        self._stop_sync = threading.Event()
+        self._sync_thread: threading.Thread | None = None
+
+    def received(self, role: str, name: str, session: Any, msg: Any, now: float) -> None:
+        if role == "lp" and msg.msg_type == b"3":  # a session Reject names our message by seq
+            ref = msg.get(45)
+            child = self.app.lps.seq_to_child.get((name, int(ref))) if ref and ref.isdigit() else None
+            if child is not None:
+                self.touch(child.parent)
+        super().received(role, name, session, msg, now)
+
+    # --- start ------------------------------------------------------------------------
+    def start(self, now: float | None = None) -> RecoveryReport | None:
+        """Recover (if enabled), write the start record and the open orders, start fsyncs."""
+        now = time.time() if now is None else now
+        if self.settings.recover:
+            self.recovery = self.recover(now)
+        app = self.app
+        journal = self.journal
+        new_file = not file_for(journal.directory, day_of(now)).exists()
+        journal.open(now)
+        card = app.scorecard.settings
+        self.record(
+            {
+                "k": "start",
+                "t": now,
+                "schema": SCHEMA_VERSION,
+                "pid": os.getpid(),
+                "id_prefix": self.book.id_prefix.decode("latin-1"),
+                "lps": list(app.lp_names),
+                "oms": list(app.oms_sessions),
+                "instruments": [
+                    {
+                        "symbol": i.symbol,
+                        "tick_size": str(i.tick_size),
+                        "lot_size": str(i.lot_size),
+                        "typical_size": str(i.typical_size),
+                        "price_scale": i.price_scale,
+                        "qty_scale": i.qty_scale,
+                    }
+                    for i in app.instruments
+                ],
+                "scorecard": {
+                    "half_life_s": card.half_life_s,
+                    "horizons_s": list(card.horizons_s),
+                    "impact_horizon_s": card.impact_horizon_s,
+                    "shrinkage_k": card.shrinkage_k,
+                    "normalization": card.normalization,
+                    "rejection_penalty": card.rejection_penalty,
+                    "size_buckets": list(card.size_buckets),
+                    "prior": dict(card.prior),
+                    "profiles": {k: dict(v) for k, v in card.profiles.items()},
+                },
+                "router": _router_settings(app.router),
+                "recovered": dataclasses.asdict(self.recovery) if self.recovery is not None else None,
+            }
+        )
+        for name, session in _sessions(app):
+            self.session_event("lp" if name in app.lp_sessions else "oms", name, session, "start", now)
+        if new_file:  # a day file starts with the open orders (the same day's file has them)
+            journal.buffer.extend(self.checkpoint_records())
+        self.flush()
+        for session in app.sessions_by_name.values():
+            session.store.flush()  # sequence numbers set by recovery, reports stored again
+        if self.recovery is not None and self.recovery.score_records:
+            self.snapshot(now)  # the next recovery need not replay the same records again
+        self._last_snapshot = now
+        if self.settings.fsync == "interval" and self._sync_thread is None:
+            self._sync_thread = threading.Thread(target=self._sync_loop, name="journal-fsync", daemon=True)
+            self._sync_thread.start()
+        return self.recovery
+
+    def _sync_loop(self) -> None:
+        period = max(0.001, self.settings.fsync_interval_ms / 1000.0)
+        while not self._stop_sync.wait(period):
+            try:
+                self.journal.sync()
+            except OSError:
+                import logging
+
+                logging.getLogger("fixgw.journal").exception("journal fsync failed")
+
+    # --- recovery -------------------------------------------------------------------------
+    def recover(self, now: float) -> RecoveryReport:
+        """Rebuild orders, sessions' sequence gaps, kill switches and the scorecard (see above)."""
+        # many objects at once, none of them garbage: the cyclic collector would only scan them
+        gc.disable()
+        try:
+            return self._recover(now)
+        finally:
+            gc.enable()
+
+    def _recover(self, now: float) -> RecoveryReport:
+        t0 = time.perf_counter()
+        report = RecoveryReport()
+        app = self.app
+        files = journal_files(self.settings.directory)
+        names = [f.name for f in files]
+        snap = self._snapshot_to_use(names)
+        scores_from = 0  # without a snapshot: the scorecard is the latest file's records
+        if snap is not None and snap["position"][0] == names[-1]:
+            scores_from = snap["position"][1]
+        st = fold(files[-1], scores_from) if files else JournalState()
+        if files:
+            report.file = files[-1].name
+        report.groups, report.records = st.groups, st.records
+
+        # orders
+        parents = build_parents(st, app.instruments.get)
+        by_key = {(p.session, p.cl_ord_id): p for p in parents}
+        for p in parents:
+            for cl in (p.orig_cl_ord_id, p.pending_cl_ord_id):
+                if cl is not None:
+                    by_key[(p.session, cl)] = p
+        extra: dict[tuple[str, bytes], ParentOrder] = {}
+        for session_name, request_cl, orig in st.requests:
+            key = (session_name, orig.encode("latin-1"))
+            target = by_key.get(key) or extra.get(key)
+            if target is not None:
+                extra[(session_name, request_cl.encode("latin-1"))] = target
+        rejected = {
+            (s, cl.encode("latin-1")): (
+                (r["symbol"] or "").encode("latin-1"),
+                (r["side"] or "1").encode("latin-1"),
+                (r["qty"] or "0").encode("latin-1"),
+                (r["ord_type"] or "2").encode("latin-1"),
+                r["text"] or "",
+            )
+            for (s, cl), r in st.rejected.items()
+        }
+        exec_ids = {(lp, e.encode("latin-1")) for lp, e in st.exec_ids}
+        for p in parents:
+            for c in p.children:
+                exec_ids.update((c.lp, f.exec_id) for f in c.fills)
+        self.book.restore(parents, cl_ord_ids=extra, rejected=rejected, lp_exec_ids=exec_ids)
+        self.remember(parents)
+        for p in parents:
+            for c in p.children:
+                if c.state != C_UNKNOWN:
+                    continue
+                report.unknown_children += 1
+                if c.price is not None:
+                    app.risk.child_opened(c.lp, p.inst, c.qty, c.price)
+                seq = st.children[c.child_id.decode("latin-1")].get("lp_seq")
+                if seq is not None:
+                    self.lp_seq[c.child_id] = seq
+                    app.lps.child_sent(c.lp, seq, c)
+        report.parents = len(parents)
+        report.open_parents = sum(1 for p in parents if p.state not in TERMINAL)
+        report.children = sum(len(p.children) for p in parents)
+        report.rejected = len(rejected)
+        report.exec_ids = len(exec_ids)
+
+        # sessions: the journal may be one callback ahead of a store
+        for name, session in _sessions(app):
+            store = session.store
+            if not isinstance(store, FileStore):
+                continue  # a memory store: nothing survived to patch
+            epoch = _epoch(store.creation_time)
+            last_in = st.in_max.get((name, epoch), 0)
+            if last_in >= store.next_target_seq:
+                report.inbound_marked[name] = last_in + 1 - store.next_target_seq
+                store.set_next_target_seq(last_in + 1)
+            if name in app.lp_sessions:
+                continue
+            lost: dict[tuple[str, str], None] = {}
+            for s, ep, seq, mt, body in st.oms_out:
+                if s == name and ep == epoch and seq >= store.next_sender_seq:
+                    lost.setdefault((mt, body), None)
+            for mt, body in lost:
+                item = Out("oms", name, mt.encode("latin-1"), body.encode("latin-1"))
+                seq = session.send(item.msg_type, item.body, now, offline_ok=True)
+                self.sent("oms", item, session, seq, now)
+            if lost:
+                report.reports_resent[name] = len(lost)
+
+        # kill switches and weights changed at run time
+        for rec in st.admin:
+            if rec.get("what") == "kill":
+                scope = rec["scope"] if isinstance(rec["scope"], str) else tuple(rec["scope"])
+                self._set_kill(scope, rec["engaged"], rec["reason"])
+                report.kills += 1
+
+        # the scorecard: snapshot + tail, or the day's records
+        self._recover_scorecard(snap, st, files, report)
+        for rec in st.admin:
+            if rec.get("what") == "weights":
+                with contextlib.suppress(ValueError):
+                    self._set_weights(rec["profile"], rec["weights"])
+        report.seconds = time.perf_counter() - t0
+        return report
+
+    def _snapshot_to_use(self, names: list[str]) -> dict[str, Any] | None:
+        snap = read_snapshot(self.snapshot_path)
+        if snap is None or snap["position"][0] not in names:
+            return None
+        return snap if snap.get("fingerprint") == _fingerprint(self.app.scorecard) else None
+
+    def _recover_scorecard(
+        self, snap: dict[str, Any] | None, st: JournalState, files: list[Path], report: RecoveryReport
+    ) -> None:
+        card = self.app.scorecard
+        try:
+            if snap is not None and restore_scorecard(card, snap):
+                file, offset = snap["position"]
+                report.scorecard = "snapshot+journal"
+                # files older than the latest, from the snapshot's on: their records first
+                for path in files[[f.name for f in files].index(file) : -1]:
+                    for rec in score_records(path, offset if path.name == file else 0):
+                        replay_score(card, rec)
+                        report.score_records += 1
+            else:
+                report.scorecard = "journal" if st.scores else "none"
+            for _, _, rec in st.scores:
+                replay_score(card, rec)
+                report.score_records += 1
+        except Exception:  # a snapshot or records the scorecard's code no longer reads
+            import logging
+
+            logging.getLogger("fixgw.journal").exception("scorecard recovery failed; starting it afresh")
+            type(card).__init__(card, card.settings)
+            for lp in self.app.lp_names:
+                card.add_lp(lp)
+            report.scorecard = "reset"
+            report.score_records = 0
+
+    # --- while running ---------------------------------------------------------------------
+    def tick(self, now: float) -> None:
+        """From the application's timer: commit what is buffered; a snapshot every N seconds."""
+        self.flush()
+        every = self.settings.snapshot_every_s
+        if every > 0 and now - self._last_snapshot >= every:
+            self.snapshot(now)
+
+    def snapshot(self, now: float) -> None:
+        self.flush()  # the snapshot matches the journal up to here
+        self._last_snapshot = now
+        try:
+            write_snapshot(self.snapshot_path, self.app.scorecard, self.journal.position, now)
+        except (OSError, pickle.PicklingError, TypeError, AttributeError):
+            import logging
+
+            logging.getLogger("fixgw.journal").exception("scorecard snapshot failed")
+
+    def close(self) -> None:
+        """At stop: last records, a snapshot, fsync, files closed."""
+        self.snapshot(time.time())
+        self._stop_sync.set()
+        self.journal.close()
+
+
+def _sessions(app: Any) -> list[tuple[str, Any]]:
+    """Sessions by the names the journal uses: an LP's Name, an OMS session's ID."""
+    return [*app.lp_sessions.items(), *app.oms_sessions.items()]
+
+
+def _router_settings(router: Any) -> dict[str, Any]:
+    out: dict[str, Any] = {"kind": getattr(router, "name", type(router).__name__)}
+    settings = getattr(router, "settings", None)
+    if settings is not None and dataclasses.is_dataclass(settings) and not isinstance(settings, type):
+        out.update(dataclasses.asdict(settings))
+    priority = getattr(router, "priority", None) or getattr(router, "lps", None)
+    if priority is not None:
+        out["lps"] = list(priority)
+    return out
