@@ -134,6 +134,11 @@ def _parser() -> argparse.ArgumentParser:
         "--wait-quiet", type=float, metavar="SECONDS", help="wait for an idle machine before each run"
     )
     bench.set_defaults(handler=_bench)
+    from gateway.backtest import add_parser as add_backtest
+    from gateway.report import add_parser as add_report
+
+    add_report(commands)
+    add_backtest(commands)
     from gateway.demo import add_parser as add_demo
 
     add_demo(commands)
