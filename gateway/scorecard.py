@@ -16,6 +16,13 @@ Composite score (0-100) per profile: each KPI is normalised across the LPs eligi
 decision (min-max, or z-score through the normal CDF), "lower is better" KPIs inverted,
 weighted (weights sum to 1), and multiplied by (1 - penalty x rejection rate).
 
+Costs (``benchmarks/scorecard.py``): a child finds its three keys once, when it is sent,
+and its later events update them directly, each event with one pass over the keys; a
+fill pushes one markout, whose next horizon is pushed when it matures. A decision computes
+only the KPIs its profile weighs (and the rejection rate), for all LPs in one pass, from
+the symbol's maps found once. Nothing scans the symbols. The arithmetic is the same, to
+the last bit, as computing every KPI of every key.
+
 Pure and synchronous: no I/O, no clock (time is passed in), no asyncio.
 """
 
@@ -23,9 +30,9 @@ from __future__ import annotations
 
 import heapq
 import math
-from collections.abc import Callable, Iterable, Mapping
+from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
-from typing import Any, Final
+from typing import Any, Final, NamedTuple
 
 # --- KPIs -------------------------------------------------------------------------------
 PI: Final = 0  # price improvement vs the far touch at send time, bps (higher is better)
@@ -161,11 +168,22 @@ class Stats:
         return n * math.exp(-decay_per_s * (now - self.t[k])) if now > self.t[k] else n
 
 
+Keys = tuple[Stats, Stats, Stats]  # LP, (LP, symbol), (LP, symbol, size bucket)
+_NOTHING: Final[dict[str, Stats]] = {}  # a symbol (or bucket) with no figures yet; never written
+
+
+class _Plan(NamedTuple):
+    """A profile's weights compiled for ``scores``: KPI indices instead of names."""
+
+    pj: tuple[tuple[int, int], ...]  # (place in a row, KPI index): each weighted KPI, the rejection rate
+    terms: tuple[tuple[int, float, bool], ...]  # (place in a row, weight, lower is better), weight order
+    reject: int  # place of the rejection rate in a row
+
+
 @dataclass(slots=True)
 class _Child:
-    lp: str
+    stats: Keys  # found when the child is sent; its events and markouts update them directly
     symbol: str
-    bucket: int
     side: int  # +1 buy, -1 sell
     qty: float
     sent: float
@@ -178,21 +196,39 @@ class _Child:
 
 
 class Scorecard:
-    """KPIs per LP, (LP, symbol) and (LP, symbol, size bucket); composite scores per profile."""
+    """KPIs per LP, (LP, symbol) and (LP, symbol, size bucket); composite scores per profile.
+
+    The figures of a key live in a ``Stats``: LP-wide ones in ``_stats`` by LP, per symbol in
+    ``_by_symbol[symbol][lp]``, per size bucket in ``_by_bucket[(symbol, bucket)][lp]``, so
+    that a decision finds a symbol's maps once and then does one str lookup per LP and level.
+    A child finds its three ``Stats`` when it is sent and keeps them; its later events and
+    its markouts update them directly. Both costs are independent of how many symbols exist.
+    """
 
     def __init__(self, settings: ScorecardSettings | None = None) -> None:
         self.settings = s = settings or ScorecardSettings()
         self.size = _BASE_KPIS + 2 * len(s.horizons_s)
         self.decay = math.log(2) / s.half_life_s
         self.k = s.shrinkage_k
-        self._stats: dict[Any, Stats] = {}
+        self._stats: dict[str, Stats] = {}
+        self._by_symbol: dict[str, dict[str, Stats]] = {}
+        self._by_bucket: dict[tuple[str, int], dict[str, Stats]] = {}
         self._children: dict[bytes, _Child] = {}
-        self._markouts: list[tuple[float, int, bytes, str, str, int, int, float, float, float]] = []
+        # One heap entry per fill at a time: (due, seq, symbol, the child's Stats, place in
+        # _chain, side, fill price, mid at send, fill time, first seq of the fill). When it
+        # matures, the fill's next horizon is pushed with the (due, seq) it would have had if
+        # all were pushed at the fill: the same order, a third of the pushes on the fill's path.
+        self._markouts: list[tuple[float, int, str, Keys, int, int, float, float, float, int]] = []
         self._markout_seq = 0
+        self._chain = tuple(sorted(range(len(s.horizons_s)), key=lambda i: s.horizons_s[i]))
         self.lps: list[str] = []
+        self._lp_set: set[str] = set()
         self.updates = 0
         self._prior = self._prior_vector()
         self._impact_index = _BASE_KPIS + 2 * s.horizons_s.index(s.impact_horizon_s) + 1
+        self._index = self._kpi_indices()
+        self._plans: dict[str, tuple[tuple[tuple[str, float], ...], _Plan]] = {}
+        self._all_kpis = tuple(enumerate(range(self.size)))
 
     # --- settings ---------------------------------------------------------------------------
     def _prior_vector(self) -> list[float]:
@@ -202,6 +238,46 @@ class Scorecard:
             vec += [p.get("realized_spread", 0.0), p.get("market_impact", 0.0)]
         return vec
 
+    def _kpi_indices(self) -> dict[str, int]:
+        """Every KPI name a profile or the console may use -> its index in a KPI vector."""
+        index = {name: i for i, name in enumerate(KPI_NAMES)}
+        for i, h in enumerate(self.settings.horizons_s):
+            index.setdefault(f"realized_spread_{h:g}s", _BASE_KPIS + 2 * i)
+            index.setdefault(f"market_impact_{h:g}s", _BASE_KPIS + 2 * i + 1)
+        index["latency"] = ACK_LAT
+        index["market_impact"] = self._impact_index
+        index["realized_spread"] = self._impact_index - 1
+        return index
+
+    def _compile(self, weights: Mapping[str, float]) -> _Plan:
+        idx: list[int] = []
+        terms: list[tuple[int, float, bool]] = []
+        for kpi, weight in weights.items():
+            if not weight:
+                continue
+            j = self._index.get(kpi)
+            if j is None:
+                raise ValueError(f"unknown KPI {kpi!r}")
+            if j not in idx:
+                idx.append(j)
+            lower = kpi in LOWER_IS_BETTER or kpi.startswith(("market_impact_", "realized_spread_"))
+            terms.append((idx.index(j), weight, lower))
+        if REJECT_RATE not in idx:
+            idx.append(REJECT_RATE)
+        return _Plan(tuple(enumerate(idx)), tuple(terms), idx.index(REJECT_RATE))
+
+    def _plan(self, profile: str, weights: Mapping[str, float] | None) -> _Plan:
+        if weights is not None:
+            return self._compile(weights)
+        w = self.settings.profiles[profile]
+        items = tuple(w.items())  # the weights, in order: the dict may be edited in place
+        cached = self._plans.get(profile)
+        if cached is not None and cached[0] == items:
+            return cached[1]
+        plan = self._compile(w)
+        self._plans[profile] = (items, plan)
+        return plan
+
     def set_weights(self, profile: str, weights: Mapping[str, float]) -> None:
         """Replace a profile's weights at run time (validated; nothing changes on error)."""
         clean = {k: float(v) for k, v in weights.items() if v}
@@ -209,16 +285,32 @@ class Scorecard:
         self.settings.profiles[profile] = clean
 
     def add_lp(self, lp: str) -> None:
-        if lp not in self.lps:
+        if lp not in self._lp_set:
+            self._lp_set.add(lp)
             self.lps.append(lp)
-            self._stat(lp)
+            if lp not in self._stats:
+                self._stats[lp] = Stats(self.size)
 
     # --- keys -----------------------------------------------------------------------------
-    def _stat(self, key: Any) -> Stats:
-        st = self._stats.get(key)
+    def _keys(self, lp: str, symbol: str, bucket: int) -> Keys:
+        """The three Stats an observation of (lp, symbol, bucket) updates, created if new."""
+        size = self.size
+        st = self._stats.get(lp)
         if st is None:
-            st = self._stats[key] = Stats(self.size)
-        return st
+            st = self._stats[lp] = Stats(size)
+        by_lp = self._by_symbol.get(symbol)
+        if by_lp is None:
+            by_lp = self._by_symbol[symbol] = {}
+        ss = by_lp.get(lp)
+        if ss is None:
+            ss = by_lp[lp] = Stats(size)
+        in_bucket = self._by_bucket.get((symbol, bucket))
+        if in_bucket is None:
+            in_bucket = self._by_bucket[(symbol, bucket)] = {}
+        sb = in_bucket.get(lp)
+        if sb is None:
+            sb = in_bucket[lp] = Stats(size)
+        return st, ss, sb
 
     def bucket(self, qty: float, typical: float) -> int:
         if typical <= 0:
@@ -229,21 +321,37 @@ class Scorecard:
                 return i
         return len(self.settings.size_buckets)
 
+    def _record(self, keys: Keys, now: float, obs: Sequence[tuple[int, float]]) -> None:
+        """Observations (KPI index, value) made at ``now``, at each of the three keys.
+
+        The old weight of a KPI decays by exp(-decay x dt) before the new one counts 1; KPIs
+        last updated at the same time share one exp (an event updates several KPIs at once).
+        """
+        decay = self.decay
+        exp = math.exp
+        for st in keys:
+            means, ns, ts = st.mean, st.n, st.t
+            last_t: float | None = None
+            f = 1.0
+            for k, x in obs:
+                n = ns[k]
+                if n:
+                    t = ts[k]
+                    if now > t:
+                        if t != last_t:
+                            f = exp(-decay * (now - t))
+                            last_t = t
+                        n *= f
+                n += 1.0
+                means[k] += (x - means[k]) / n
+                ns[k] = n
+                ts[k] = now
+            st.version += 1
+        self.updates += len(obs)
+
     def _update(self, lp: str, symbol: str, bucket: int, k: int, x: float, now: float) -> None:
         """One observation of KPI k at the three keys."""
-        decay = self.decay
-        for key in (lp, (lp, symbol), (lp, symbol, bucket)):
-            st = self._stats.get(key)
-            if st is None:
-                st = self._stats[key] = Stats(self.size)
-            dt = now - st.t[k]
-            n = st.n[k] * math.exp(-decay * dt) if dt > 0 and st.n[k] else st.n[k]
-            n += 1.0
-            st.mean[k] += (x - st.mean[k]) / n
-            st.n[k] = n
-            st.t[k] = now
-            st.version += 1
-        self.updates += 1
+        self._record(self._keys(lp, symbol, bucket), now, ((k, x),))
 
     # --- events ---------------------------------------------------------------------------------
     def on_sent(
@@ -263,10 +371,11 @@ class Scorecard:
         """A child order left for ``lp``; the consolidated quote now is its benchmark."""
         mid = (bid + ask) / 2 if bid is not None and ask is not None else None
         far = ask if side > 0 else bid
+        if lp not in self._lp_set:
+            self.add_lp(lp)
         self._children[child_id] = _Child(
-            lp,
+            self._keys(lp, symbol, self.bucket(qty, typical)),
             symbol,
-            self.bucket(qty, typical),
             1 if side > 0 else -1,
             qty,
             now,
@@ -274,8 +383,6 @@ class Scorecard:
             far,
             last_look=last_look,
         )
-        if lp not in self.lps:
-            self.add_lp(lp)
 
     def on_answer(self, child_id: bytes, now: float) -> None:
         """The first ExecutionReport (ack or fill) for the child: ack latency."""
@@ -283,43 +390,64 @@ class Scorecard:
         if c is None or c.answered is not None:
             return
         c.answered = now
-        self._update(c.lp, c.symbol, c.bucket, ACK_LAT, (now - c.sent) * 1000.0, now)
+        self._record(c.stats, now, ((ACK_LAT, (now - c.sent) * 1000.0),))
 
     def on_fill(self, child_id: bytes, qty: float, price: float, now: float) -> None:
         c = self._children.get(child_id)
         if c is None or qty <= 0:
             return
-        if c.answered is None:
-            self.on_answer(child_id, now)
-        lp, sym, b, s = c.lp, c.symbol, c.bucket, c.side
+        obs: list[tuple[int, float]] = []
+        if c.answered is None:  # a fill is also the first answer
+            c.answered = now
+            obs.append((ACK_LAT, (now - c.sent) * 1000.0))
+        s = c.side
         if c.filled == 0.0:
-            self._update(lp, sym, b, FILL_LAT, (now - c.sent) * 1000.0, now)
+            obs.append((FILL_LAT, (now - c.sent) * 1000.0))
             if c.last_look:
-                self._update(lp, sym, b, HOLD, (now - c.sent) * 1000.0, now)
+                obs.append((HOLD, (now - c.sent) * 1000.0))
         c.filled += qty
         c.fill_notional += qty * price
-        if c.far:
-            self._update(lp, sym, b, PI, s * (c.far - price) / c.far * 1e4, now)
+        far = c.far
+        if far:
+            obs.append((PI, s * (far - price) / far * 1e4))
         mid = c.mid
         if mid:
-            self._update(lp, sym, b, PI_MID, s * (mid - price) / mid * 1e4, now)
-            self._update(lp, sym, b, EFF_SPREAD, 2 * s * (price - mid) / mid * 1e4, now)
-            for i, h in enumerate(self.settings.horizons_s):
-                self._markout_seq += 1
-                heapq.heappush(
-                    self._markouts, (now + h, self._markout_seq, child_id, lp, sym, b, i, s, price, mid)
-                )
+            obs.append((PI_MID, s * (mid - price) / mid * 1e4))
+            obs.append((EFF_SPREAD, 2 * s * (price - mid) / mid * 1e4))
+        if obs:
+            self._record(c.stats, now, obs)
+        if mid:
+            seq0 = self._markout_seq
+            self._markout_seq = seq0 + len(self._chain)
+            i = self._chain[0]
+            heapq.heappush(
+                self._markouts,
+                (
+                    now + self.settings.horizons_s[i],
+                    seq0 + i + 1,
+                    c.symbol,
+                    c.stats,
+                    0,
+                    s,
+                    price,
+                    mid,
+                    now,
+                    seq0,
+                ),
+            )
 
     def on_done(self, child_id: bytes, rejected: bool, now: float) -> None:
         """The child ended: fill rate and rejection rate (and hold time of a last-look reject)."""
         c = self._children.pop(child_id, None)
         if c is None:
             return
-        lp, sym, b = c.lp, c.symbol, c.bucket
+        fill_rate = min(1.0, c.filled / c.qty) if c.qty > 0 else 0.0
         if rejected and c.last_look:
-            self._update(lp, sym, b, HOLD, (now - c.sent) * 1000.0, now)
-        self._update(lp, sym, b, REJECT_RATE, 1.0 if rejected else 0.0, now)
-        self._update(lp, sym, b, FILL_RATE, min(1.0, c.filled / c.qty) if c.qty > 0 else 0.0, now)
+            self._record(
+                c.stats, now, ((HOLD, (now - c.sent) * 1000.0), (REJECT_RATE, 1.0), (FILL_RATE, fill_rate))
+            )
+        else:
+            self._record(c.stats, now, ((REJECT_RATE, 1.0 if rejected else 0.0), (FILL_RATE, fill_rate)))
 
     # --- markouts ----------------------------------------------------------------------------
     def next_markout(self) -> float | None:
@@ -329,14 +457,26 @@ class Scorecard:
         """Score the markouts due by ``now`` against the consolidated mid; returns how many."""
         heap = self._markouts
         done = 0
+        chain = self._chain
+        horizons = self.settings.horizons_s
         while heap and heap[0][0] <= now:
-            _, _, _, lp, sym, b, i, s, price, mid0 = heapq.heappop(heap)
+            _, _, sym, keys, place, s, price, mid0, filled, seq0 = heapq.heappop(heap)
+            i = chain[place]
+            if place + 1 < len(chain):
+                j = chain[place + 1]
+                heapq.heappush(
+                    heap,
+                    (filled + horizons[j], seq0 + j + 1, sym, keys, place + 1, s, price, mid0, filled, seq0),
+                )
             mid_h = mid_of(sym)
             if mid_h is None:
                 continue  # no market at the horizon: nothing to score
             base = _BASE_KPIS + 2 * i
-            self._update(lp, sym, b, base, 2 * s * (price - mid_h) / mid0 * 1e4, now)
-            self._update(lp, sym, b, base + 1, s * (mid_h - mid0) / mid0 * 1e4, now)
+            self._record(
+                keys,
+                now,
+                ((base, 2 * s * (price - mid_h) / mid0 * 1e4), (base + 1, s * (mid_h - mid0) / mid0 * 1e4)),
+            )
             done += 1
         return done
 
@@ -345,47 +485,67 @@ class Scorecard:
         self, lp: str, symbol: str | None = None, bucket: int | None = None, now: float = 0.0
     ) -> list[float]:
         """KPI values for a decision: the narrowest key shrunk toward the wider ones and the prior."""
+        return self._rows((lp,), symbol, bucket, self._all_kpis, now)[0]
+
+    def _rows(
+        self,
+        lps: Iterable[str],
+        symbol: str | None,
+        bucket: int | None,
+        pj: tuple[tuple[int, int], ...],
+        now: float,
+    ) -> list[list[float]]:
+        """For each LP, a row of KPIs (``pj``: place in the row, KPI index): the prior shrunk
+        through the levels.
+
+        At each level (LP, symbol, bucket), value = w x mean + (1 - w) x value with
+        w = n / (n + k), n the KPI's weight decayed to ``now``; KPIs last updated together
+        share one exp. One pass over the LPs: the symbol's maps are found once.
+        """
+        maps: tuple[dict[str, Stats], ...] = (self._stats,)
+        if symbol is not None:
+            maps = (self._stats, self._by_symbol.get(symbol, _NOTHING))
+            if bucket is not None:
+                maps += (self._by_bucket.get((symbol, bucket), _NOTHING),)
+        prior = self._prior
+        start = [prior[j] for _, j in pj]
         k = self.k
         decay = self.decay
-        prior = self._prior
-        size = self.size
-        out = list(prior)
-        keys: list[Any] = [lp]
-        if symbol is not None:
-            keys.append((lp, symbol))
-            if bucket is not None:
-                keys.append((lp, symbol, bucket))
-        for key in keys:
-            st = self._stats.get(key)
-            if st is None:
-                continue
-            means, ns, ts = st.mean, st.n, st.t
-            for j in range(size):
-                n = ns[j]
-                if n:
-                    if now > ts[j]:
-                        n *= math.exp(-decay * (now - ts[j]))
-                    w = n / (n + k) if k else 1.0
-                    out[j] = w * means[j] + (1.0 - w) * out[j]
-        return out
+        exp = math.exp
+        rows: list[list[float]] = []
+        for lp in lps:
+            row = start.copy()
+            for by_lp in maps:
+                st = by_lp.get(lp)
+                if st is None:
+                    continue
+                means, ns, ts = st.mean, st.n, st.t
+                last_t: float | None = None
+                f = 1.0
+                for p, j in pj:
+                    n = ns[j]
+                    if n:
+                        t = ts[j]
+                        if now > t:
+                            if t != last_t:
+                                f = exp(-decay * (now - t))
+                                last_t = t
+                            n *= f
+                        w = n / (n + k)  # n > 0: exactly 1.0 when k == 0
+                        row[p] = w * means[j] + (1.0 - w) * row[p]
+            rows.append(row)
+        return rows
 
     def observations(self, lp: str, now: float, symbol: str | None = None) -> float:
         """Effective (decayed) number of finished children behind the LP's (or LP-symbol's) figures."""
-        st = self._stats.get(lp if symbol is None else (lp, symbol))
+        st = self._stats.get(lp) if symbol is None else self._by_symbol.get(symbol, _NOTHING).get(lp)
         return 0.0 if st is None else st.weight(FILL_RATE, now, self.decay)
 
     def kpi_value(self, vec: list[float], name: str) -> float:
-        if name == "latency":
-            return vec[ACK_LAT]
-        if name == "market_impact":
-            return vec[self._impact_index]
-        if name == "realized_spread":
-            return vec[self._impact_index - 1]
-        if name.startswith(("realized_spread_", "market_impact_")):
-            kind, _, h = name.rpartition("_")
-            i = [f"{x:g}s" for x in self.settings.horizons_s].index(h)
-            return vec[_BASE_KPIS + 2 * i + (0 if kind == "realized_spread" else 1)]
-        return vec[KPI_NAMES.index(name)]
+        j = self._index.get(name)
+        if j is None:
+            raise ValueError(f"unknown KPI {name!r}; allowed: {', '.join(self._index)}")
+        return vec[j]
 
     def scores(
         self,
@@ -397,29 +557,50 @@ class Scorecard:
         bucket: int | None = None,
         weights: Mapping[str, float] | None = None,
     ) -> dict[str, float]:
-        """Composite 0-100 of each LP in ``lps`` (normalised across them) for ``profile``."""
-        w = weights if weights is not None else self.settings.profiles[profile]
-        vectors = {lp: self.kpis(lp, symbol, bucket, now) for lp in lps}
+        """Composite 0-100 of each LP in ``lps`` (normalised across them) for ``profile``.
+
+        Only the KPIs the profile weighs, and the rejection rate, are computed (an LP listed
+        twice counts once).
+        """
+        plan = self._plan(profile, weights)
         result = dict.fromkeys(lps, 0.0)
         if not lps:
             return result
+        if len(result) < len(lps):
+            lps = list(result)  # each LP once
+        rows = self._rows(lps, symbol, bucket, plan.pj, now)
         zscore = self.settings.normalization == "zscore"
-        for kpi, weight in w.items():
-            if not weight:
-                continue
-            values = [self.kpi_value(vectors[lp], kpi) for lp in lps]
-            lower = kpi in LOWER_IS_BETTER or kpi.startswith(("market_impact_", "realized_spread_"))
-            norms = _normalise(values, lower, zscore)
-            for lp, v in zip(lps, norms, strict=True):
-                result[lp] += weight * v
+        acc = [0.0] * len(lps)
+        for p, weight, lower in plan.terms:
+            norms = _normalise([row[p] for row in rows], lower, zscore)
+            acc = [a + weight * v for a, v in zip(acc, norms, strict=True)]
         penalty = self.settings.rejection_penalty
-        for lp in lps:
-            rej = min(1.0, max(0.0, vectors[lp][REJECT_RATE]))
-            result[lp] = 100.0 * result[lp] * max(0.0, 1.0 - penalty * rej)
+        r = plan.reject
+        for lp, a, row in zip(lps, acc, rows, strict=True):
+            result[lp] = 100.0 * a * max(0.0, 1.0 - penalty * min(1.0, max(0.0, row[r])))
         return result
 
     def rejection_rate(self, lp: str, symbol: str | None, now: float) -> float:
-        return self.kpis(lp, symbol, None, now)[REJECT_RATE]
+        """The rejection rate of the LP (on the symbol): ``kpis(lp, symbol)[REJECT_RATE]``.
+
+        The router asks it of every LP before each decision: the arithmetic of ``_rows``,
+        for one KPI, without building rows.
+        """
+        v = self._prior[REJECT_RATE]
+        k = self.k
+        for st in (
+            self._stats.get(lp),
+            None if symbol is None else self._by_symbol.get(symbol, _NOTHING).get(lp),
+        ):
+            if st is not None:
+                n = st.n[REJECT_RATE]
+                if n:
+                    t = st.t[REJECT_RATE]
+                    if now > t:
+                        n *= math.exp(-self.decay * (now - t))
+                    w = n / (n + k)
+                    v = w * st.mean[REJECT_RATE] + (1.0 - w) * v
+        return v
 
     def snapshot(self, now: float, symbol: str | None = None) -> dict[str, Any]:
         """Per LP: KPIs by name and the composite per profile (plain data for the console)."""
@@ -438,22 +619,24 @@ class Scorecard:
 
 
 def _normalise(values: list[float], lower_is_better: bool, zscore: bool) -> list[float]:
+    """Each LP's value of one KPI mapped to [0, 1] across the LPs, 1 the best."""
     n = len(values)
     if n == 1:
         return [0.5]
-    if zscore:
-        mean = sum(values) / n
-        var = sum((v - mean) ** 2 for v in values) / n
-        if var <= 1e-18:
-            return [0.5] * n
-        sd = math.sqrt(var)
-        out = [0.5 * (1.0 + math.erf((v - mean) / sd / math.sqrt(2.0))) for v in values]
-    else:
+    if not zscore:
         lo, hi = min(values), max(values)
         if hi - lo <= 1e-12 * max(1.0, abs(hi)):
             return [0.5] * n
         span = hi - lo
-        out = [(v - lo) / span for v in values]
+        if lower_is_better:
+            return [1.0 - (v - lo) / span for v in values]
+        return [(v - lo) / span for v in values]
+    mean = sum(values) / n
+    var = sum((v - mean) ** 2 for v in values) / n
+    if var <= 1e-18:
+        return [0.5] * n
+    sd = math.sqrt(var)
+    out = [0.5 * (1.0 + math.erf((v - mean) / sd / math.sqrt(2.0))) for v in values]
     return [1.0 - v for v in out] if lower_is_better else out
 
 
