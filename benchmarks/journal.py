@@ -15,7 +15,11 @@ of ``GROUP`` records is committed, as the engine's pre-store hook does.
   (FULL is what makes a WAL commit durable like fsync always).
 
 Figures are microseconds per record, everything that runs on the loop included (building
-the record dicts is the same for both and is measured apart, ``build_us``). The machine
+the record dicts is the same for both and is measured apart, ``build_us``).
+
+- order_path: the gateway itself (``GatewayApplication``, no sockets: sessions made to look
+  logged on) taking an order, its LP's ack and fill, with the journal on and off: the CPU
+  microseconds per order and what the journal adds (``journal_us_per_order``). The machine
 may be noisy: each candidate runs ``--repeats`` batches interleaved, medians are printed.
 Prints ``name=value`` lines. Always exits 0: a benchmark is not a test.
 
@@ -195,6 +199,89 @@ def sqlite_candidate(
     return run, db.close
 
 
+def order_path(journal: bool, n: int, tmp: Path) -> tuple[float, float]:
+    """CPU us per order (NewOrderSingle, LP ack, LP fill) through the gateway; records/order."""
+    from gateway.app import GatewayApplication
+    from gateway.config import parse_config
+    from gateway.fix.codec import encode, parse
+    from gateway.fix.timeutil import utc_timestamp
+    from gateway.sessions.session import LOGGED_ON
+
+    settings = parse_config(
+        {
+            "gateway": {"StateDir": str(tmp)},
+            "default": {"BeginString": "FIX.4.4", "SenderCompID": "FIXGW"},
+            "session": [
+                {"Name": "OMS1", "ConnectionType": "acceptor", "TargetCompID": "OMS1", "SocketAcceptPort": 1},
+                {
+                    "Name": "LP_A",
+                    "ConnectionType": "initiator",
+                    "TargetCompID": "LP_A",
+                    "SocketConnectPort": 2,
+                },
+            ],
+            "instrument": [{"Symbol": "ACME", "TickSize": "0.01", "LotSize": "1"}],
+            "router": {"Priority": ["LP_A"]},
+            "journal": {"Enabled": journal, "Fsync": "interval"},
+        },
+        "bench.toml",
+        tmp,
+    )
+    app = GatewayApplication(settings)
+    if app.journal is not None:
+        app.journal.start()
+    (sid,) = app.oms_sessions
+    oms, lp = app.oms_sessions[sid], app.lp_sessions["LP_A"]
+    oms.state = lp.state = LOGGED_ON
+
+    def msg(sender: bytes, seq: int, body: bytes, msg_type: bytes = b"8") -> Any:
+        head = b"35=%s\x0134=%d\x0149=%s\x0152=%s\x0156=FIXGW\x01" % (
+            msg_type,
+            seq,
+            sender,
+            utc_timestamp(now),
+        )
+        return parse(encode(b"FIX.4.4", head + body))
+
+    now = time.time()
+    orders = [
+        msg(
+            b"OMS1",
+            k + 1,
+            b"11=C%d\x0121=1\x0155=ACME\x0154=1\x0138=100\x0140=2\x0144=100.05\x0159=3\x01" % k,
+            b"D",
+        )
+        for k in range(n)
+    ]
+    cpu = 0.0
+    for k, order in enumerate(orders):
+        t0 = time.process_time()
+        oms.store.next_target_seq = k + 2
+        app.on_message(oms, order, now)
+        cid = app.book.by_cl_ord_id[(sid, b"C%d" % k)].children[-1].child_id
+        cpu += time.process_time() - t0
+        base = b"37=L%d\x0111=%s\x0155=ACME\x0154=1\x0138=100\x01" % (k, cid)
+        ack = msg(b"LP_A", 2 * k + 1, base + b"17=A%d\x01150=0\x0139=0\x01151=100\x0114=0\x016=0\x01" % k)
+        fill = msg(
+            b"LP_A",
+            2 * k + 2,
+            base + b"17=F%d\x01150=F\x0139=2\x0132=100\x0131=100.01\x01151=0\x0114=100\x016=100.01\x01" % k,
+        )
+        t0 = time.process_time()
+        app.on_message(lp, ack, now)
+        app.on_message(lp, fill, now)
+        app.engine.flush()
+        cpu += time.process_time() - t0
+        oms.data_to_send()
+        lp.data_to_send()
+    records = app.journal.journal.records / n if app.journal is not None else 0.0
+    if app.journal is not None:
+        app.journal.close()
+    for s in app.sessions_by_name.values():
+        s.store.close()
+    return cpu / n * 1e6, records
+
+
 def main() -> int:
     ap = argparse.ArgumentParser(description=__doc__.split("\n", 1)[0])
     ap.add_argument("--quick", action="store_true", help="fewer records (a smoke run)")
@@ -245,6 +332,22 @@ def main() -> int:
     print(f"sqlite_bytes_per_order={db_bytes / (orders * repeats):.0f}")
     print(f"us_per_order_file_interval={med['file_interval'] * per_order:.1f}")
     print(f"us_per_order_sqlite_wal_normal={med['sqlite_wal_normal'] * per_order:.1f}")
+    n = 300 if args.quick else 2000
+    with_journal: list[float] = []
+    without: list[float] = []
+    records = 0.0
+    with tempfile.TemporaryDirectory() as tmp:
+        for i in range(repeats):  # interleaved: the machine's load hits both alike
+            off, _ = order_path(False, n, Path(tmp) / f"off{i}")
+            on, records = order_path(True, n, Path(tmp) / f"on{i}")
+            without.append(off)
+            with_journal.append(on)
+    print(f"order_path_records_per_order={records:.1f}")
+    print(f"order_path_us_per_order_without_journal={statistics.median(without):.1f}")
+    print(f"order_path_us_per_order_with_journal={statistics.median(with_journal):.1f}")
+    extra = statistics.median([a - b for a, b in zip(with_journal, without, strict=True)])
+    print(f"journal_us_per_order={extra:.1f}")
+    print(f"journal_us_per_record_on_the_order_path={extra / records if records else 0.0:.2f}")
     return 0
 
 

@@ -490,7 +490,7 @@ class GatewayJournal(JournalRecorder):
         for name, session in _sessions(app):
             self.session_event("lp" if name in app.lp_sessions else "oms", name, session, "start", now)
         if new_file:  # a day file starts with the open orders (the same day's file has them)
-            journal.buffer.extend(self.checkpoint_records())
+            journal.extend(self.checkpoint_records())
         self.flush()
         for session in app.sessions_by_name.values():
             session.store.flush()  # sequence numbers set by recovery, reports stored again
