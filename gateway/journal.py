@@ -310,8 +310,9 @@ def read_records(
 class Journal:
     """Buffered, group-committed, day-rotated writer of records (see the module docstring).
 
-    ``append`` serialises a record into the buffer; ``flush`` writes the buffer as one group. ``on_rotate``
-    returns records to write at the start of a new day's file (the open orders).
+    ``append`` serialises a record into the buffer; ``flush`` writes the buffer as one
+    group. ``on_rotate`` returns records to write at the start of a new day's file (the
+    open orders).
     """
 
     def __init__(
