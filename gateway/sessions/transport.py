@@ -433,6 +433,8 @@ class Engine:
                 self.application.on_logout(session, now)
             except Exception:
                 logger.exception("application on_logout failed")
+        for hook in self.before_store_flush:
+            hook()
         session.store.flush()
         runtime.log.flush()
         runtime.disconnected.set()
