@@ -18,8 +18,9 @@ after it reads them again and has the gateway dump its histograms (``dump``). Me
 - throughput flat out (parent orders fully reported back per second) and orders lost;
 - CPU time of the system under test per order (user + sys, from the gateway's getrusage,
   or /proc/<pid>/stat for the others), peak RSS, and memory per open parent order;
-- the same with the standard asyncio loop, with the file store, and (full mode) with
-  1..50 LP sessions, 10..10,000 symbols and 100..100,000 open orders.
+- the same with the journal off ([journal] Enabled = false), with the standard asyncio
+  loop, with the file store, with the scorecard router, and (full mode) with 1..50 LP
+  sessions, 10..10,000 symbols and 100..100,000 open orders.
 
 Results go to ``benchmarks/results/<date>-<mode>.json`` with a description of the machine;
 the output is one Markdown table, the targets, and one ``name=value`` line per figure.
@@ -79,8 +80,8 @@ class Plan:
     scale_flat: int
 
 
-QUICK = Plan("quick", 2000, 5000, 1000.0, 20000, 500, 2000, 500.0, 20000, False, 0, 0)
-FULL = Plan("full", 3000, 10000, 1000.0, 50000, 500, 3000, 500.0, 100000, True, 5000, 0)
+QUICK = Plan("quick", 2000, 4000, 1000.0, 15000, 500, 1500, 500.0, 20000, False, 0, 0)
+FULL = Plan("full", 3000, 8000, 1000.0, 30000, 500, 2000, 500.0, 100000, True, 5000, 0)
 
 
 @dataclasses.dataclass
@@ -104,6 +105,7 @@ class Setup:
     store: str = "memory"  # memory | file
     loop: str = "uvloop"  # uvloop | asyncio
     router: str = "static"  # static | scorecard
+    journal: str = "on"  # on | off ([journal] Enabled; on is the gateway's default)
     note: str = ""
     idle_after: str = ""  # measure CPU for a few idle seconds after this phase
     group: str = "main"  # main | scaling | profile
@@ -145,25 +147,41 @@ def setups(plan: Plan, py_spy: bool) -> list[Setup]:
         Setup("direct", "direct", _main_phases(plan), lps=1, note="OMS -> one LP simulator, no gateway"),
         Setup("quickfix-relay", "relay", _main_phases(plan), lps=1, note="quickfix Python pass-through"),
         Setup("gateway", "gateway", _main_phases(plan)),
+        Setup("gateway-no-journal", "gateway", _main_phases(plan), journal="off"),
         Setup("gateway-asyncio", "gateway", _main_phases(plan), loop="asyncio"),
         Setup("gateway-filestore", "gateway", _main_phases(plan), store="file"),
         Setup("gateway-scorecard", "gateway", _main_phases(plan)[:3], router="scorecard"),
-        Setup(
-            f"gateway-open-{plan.open_orders}",
-            "gateway",
-            _open_phases(plan, plan.open_orders, False),
-            idle_after="rest",
-            note="DAY orders left open",
-        ),
     ]
-    if plan.scaling:
+    if not plan.scaling:
+        out.append(
+            Setup(
+                f"gateway-open-{plan.open_orders}",
+                "gateway",
+                _open_phases(plan, plan.open_orders, False),
+                idle_after="rest",
+                note="DAY orders left open",
+            )
+        )
+    else:
+        # LPs and symbols with the scorecard router, the one that looks at every LP and keeps
+        # state per (LP, symbol); open orders with the static router of the main run
+        sc = "scorecard"
         for n in (1, 4, 16, 50):
-            out.append(Setup(f"scale-lps-{n}", "gateway", _scale_phases(plan), lps=n, group="scaling"))
+            out.append(
+                Setup(f"scale-lps-{n}", "gateway", _scale_phases(plan), lps=n, router=sc, group="scaling")
+            )
         for n in (10, 1000, 10000):
             out.append(
-                Setup(f"scale-symbols-{n}", "gateway", _scale_phases(plan), symbols=n, group="scaling")
+                Setup(
+                    f"scale-symbols-{n}",
+                    "gateway",
+                    _scale_phases(plan),
+                    symbols=n,
+                    router=sc,
+                    group="scaling",
+                )
             )
-        for n in (100, 10000, 100000):
+        for n in (100, 10000, plan.open_orders):
             out.append(
                 Setup(
                     f"scale-open-{n}",
@@ -171,6 +189,7 @@ def setups(plan: Plan, py_spy: bool) -> list[Setup]:
                     _open_phases(plan, n, True),
                     idle_after="rest",
                     group="scaling",
+                    note="DAY orders left open",
                 )
             )
     if py_spy:
@@ -282,6 +301,7 @@ def gateway_config(
     data["gateway"]["StateDir"] = str(state)
     data["default"]["UseMemoryStore"] = setup.store == "memory"
     data["router"]["Kind"] = setup.router
+    data["journal"] = {"Enabled": setup.journal == "on"}
     data["session"] = [
         {"Name": "OMS1", "ConnectionType": "acceptor", "TargetCompID": "OMS1", "SocketAcceptPort": oms_port},
         *[
@@ -518,6 +538,7 @@ class Runner:
             if setup.target == "gateway"
             else ("quickfix threads" if setup.target == "relay" else "-"),
             "router": setup.router if setup.target == "gateway" else "-",
+            "journal": setup.journal if setup.target == "gateway" else "-",
             "note": setup.note,
             "phases": {},
         }
@@ -858,6 +879,16 @@ def figures(results: list[dict[str, Any]], plan: Plan) -> dict[str, float]:
     f["asyncio_cpu_us_per_order"] = _get(aio, "paced", "sut_cpu_us_per_order")
     f["asyncio_internal_latency_in_to_out_p50_us"] = _get(aio, "paced", "internal", "order", "p50")
     f["asyncio_round_trip_p50_us"] = _get(aio, "paced", "rtt_first_fill_us", "p50")
+    nj = by.get("gateway-no-journal", {}).get("phases", {})
+    f["journal_on_throughput_orders_per_s"] = f["throughput_orders_per_s"]
+    f["journal_off_throughput_orders_per_s"] = _get(nj, "flat", "throughput_done_per_s")
+    f["journal_on_cpu_us_per_order"] = f["gateway_cpu_us_per_order"]
+    f["journal_off_cpu_us_per_order"] = _get(nj, "paced", "sut_cpu_us_per_order")
+    f["journal_on_cpu_us_per_order_flat"] = f["gateway_cpu_us_per_order_flat"]
+    f["journal_off_cpu_us_per_order_flat"] = _get(nj, "flat", "sut_cpu_us_per_order")
+    f["journal_off_internal_latency_in_to_out_p50_us"] = _get(nj, "paced", "internal", "order", "p50")
+    f["journal_off_internal_latency_report_in_to_out_p50_us"] = _get(nj, "paced", "internal", "report", "p50")
+    f["journal_off_round_trip_p50_us"] = _get(nj, "paced", "rtt_first_fill_us", "p50")
     sc = by.get("gateway-scorecard", {}).get("phases", {})
     f["scorecard_throughput_orders_per_s"] = _get(sc, "flat", "throughput_done_per_s")
     f["scorecard_cpu_us_per_order"] = _get(sc, "paced", "sut_cpu_us_per_order")
@@ -873,7 +904,7 @@ def figures(results: list[dict[str, Any]], plan: Plan) -> dict[str, float]:
     f["filestore_throughput_orders_per_s"] = _get(fs, "flat", "throughput_done_per_s")
     f["filestore_cpu_us_per_order"] = _get(fs, "paced", "sut_cpu_us_per_order")
     f["filestore_internal_latency_in_to_out_p50_us"] = _get(fs, "paced", "internal", "order", "p50")
-    opened = by.get(f"gateway-open-{plan.open_orders}", {})
+    opened = by.get(f"gateway-open-{plan.open_orders}") or by.get(f"scale-open-{plan.open_orders}", {})
     rest = opened.get("phases", {}).get("rest", {})
     n_open = _get(rest, "gateway", "open_parents")
     grown = _get(rest, "sut_rss_kib_after") - _get(rest, "sut_rss_kib_before")
@@ -1006,7 +1037,7 @@ def markdown_table(results: list[dict[str, Any]]) -> str:
             r.get("store", ""),
             r.get("loop", ""),
             r.get("router", ""),
-            "n/a" if r["target"] == "gateway" else "-",
+            r.get("journal", "-"),
             _quad(paced.get("internal", {}).get("order", {})) if r["target"] == "gateway" else "-",
             _quad(paced.get("internal", {}).get("report", {})) if r["target"] == "gateway" else "-",
             _quad(paced.get("rtt_first_fill_us", {})),
@@ -1040,7 +1071,7 @@ def print_report(report: dict[str, Any]) -> None:
     print(
         "System under test pinned to its own core: "
         + ("yes" if report["pinned"] else "no")
-        + "; journal: n/a (not wired into the gateway at this commit)."
+        + "; journal: [journal] Enabled as the column says (on is the gateway's default)."
     )
     print()
     print("### Targets")
@@ -1070,8 +1101,6 @@ def print_report(report: dict[str, Any]) -> None:
     print()
     for key, value in report["figures"].items():
         print(f"{key}={'n/a' if math.isnan(value) else round(value, 3)}")
-    print("journal_on_throughput_orders_per_s=n/a")
-    print("journal_off_throughput_orders_per_s=n/a")
 
 
 # --------------------------------------------------------------------------- main
@@ -1139,7 +1168,6 @@ def main(argv: list[str] | None = None) -> int:
         "machine": info,
         "pinned": runner.pin,
         "wall_s": time.monotonic() - t0,
-        "journal": "n/a: not wired into the gateway at this commit",
         "runs": results,
         "figures": f,
         "targets": targets(f),
