@@ -146,8 +146,8 @@ def setups(plan: Plan, py_spy: bool) -> list[Setup]:
     out = [
         Setup("direct", "direct", _main_phases(plan), lps=1, note="OMS -> one LP simulator, no gateway"),
         Setup("quickfix-relay", "relay", _main_phases(plan), lps=1, note="quickfix Python pass-through"),
-        Setup("gateway", "gateway", _main_phases(plan)),
-        Setup("gateway-no-journal", "gateway", _main_phases(plan), journal="off"),
+        Setup("gateway", "gateway", _main_phases(plan), idle_after="warmup"),
+        Setup("gateway-no-journal", "gateway", _main_phases(plan), journal="off", idle_after="warmup"),
         Setup("gateway-asyncio", "gateway", _main_phases(plan), loop="asyncio"),
         Setup("gateway-filestore", "gateway", _main_phases(plan), store="file"),
         Setup("gateway-scorecard", "gateway", _main_phases(plan)[:3], router="scorecard"),
@@ -874,6 +874,8 @@ def figures(results: list[dict[str, Any]], plan: Plan) -> dict[str, float]:
     f["round_trip_p50_ratio_vs_direct"] = f["round_trip_p50_us"] / f["round_trip_direct_p50_us"]
     f["checked_violations"] = _get(gw, "phases", "checked", "violations")
     f["peak_rss_mib"] = _get(gw, "peak_rss_mib")
+    # CPU of a gateway with no order flow (timers): at 1,000 orders/s, share x 1,000 us per order
+    f["gateway_idle_cpu_share"] = _get(gw, "idle_cpu_share")
     aio = by.get("gateway-asyncio", {}).get("phases", {})
     f["asyncio_throughput_orders_per_s"] = _get(aio, "flat", "throughput_done_per_s")
     f["asyncio_cpu_us_per_order"] = _get(aio, "paced", "sut_cpu_us_per_order")
