@@ -785,11 +785,12 @@ def summarize_py_spy(path: Path, top: int = 25) -> dict[str, Any]:
             for file, n in _by_file(own).most_common(top)
             if not any(name.startswith(_LOOP_FRAMES) and name.endswith(f"({file})") for name in own)
         ],
-        # frames on (nearly) every stack are the way in, not a cost
+        # frames on (nearly) every stack of the loop's thread are the way in, not a cost;
+        # inclusive shares are of all samples
         "inclusive": [
-            [name, round(100 * n / total, 2), round(100 * n / python, 2)]
+            [name, round(100 * n / total, 2), round(100 * n / total, 2)]
             for name, n in incl.most_common()
-            if n < 0.95 * total
+            if n < 0.9 * max(incl.values())
         ][:top],
     }
 
@@ -1093,7 +1094,7 @@ def print_report(report: dict[str, Any]) -> None:
                 f" own frame, C code and waits: {data['event_loop_self_share']}%; % of the other samples)"
             )
             print()
-            print("| self % | function | | inclusive % | function |")
+            print("| self % (of the other samples) | function | | inclusive % (of all) | function |")
             print("|---|---|---|---|---|")
             for (a, _, pa), (b, _, pb) in zip(data["self"][:15], data["inclusive"][:15], strict=False):
                 print(f"| {pa} | `{a}` | | {pb} | `{b}` |")
