@@ -7,7 +7,8 @@ children on every symbol (fills, rejects, matured markouts), measures:
   (``on_sent`` + ``on_answer`` + ``on_fill`` + ``on_done``), on a random LP and symbol,
   time moving forward; per child and per event (a quarter of it). The markout that the
   fill schedules is pushed on the heap inside the timed work; pending markouts are
-  dropped between batches, untimed;
+  dropped between batches, untimed. The benchmark's own share (drawing the outcome,
+  making the id) is about 1 µs per child;
 - ``markout``: one matured markout (``mature`` scoring realized spread and impact at one
   horizon against a mid, and scheduling the fill's next horizon), per markout;
 - ``decision``: ``ScorecardRouter.plan`` of a fresh parent (the probe: one child to the
@@ -16,10 +17,15 @@ children on every symbol (fills, rejects, matured markouts), measures:
 - ``spray``: ``plan`` of a parent whose last child came back short (the spray across
   ``spray_max_lps`` LPs, sized from displayed quote sizes).
 
-The update and decision figures staying flat from 10 to 10,000 symbols show that nothing
-scans the symbols (what grows with them is the CPU cache missing). 100 LPs x 10,000
-symbols (a million LP-symbol histories, about 3 GB and a minute and a half to build) is
-left out unless ``--full``.
+Update and decision are also run on 10 "hot" symbols of the same scorecard (``/hot``).
+On random symbols the work per operation is the same whatever the number of symbols, but
+with 10,000 of them the figures touched are spread over gigabytes and the CPU cache
+misses; the hot runs leave most of that out. The work itself is also counted, free of
+noise: Python line events per child update and per decision (``sys.settrace``); counts
+that stay flat from 10 to 10,000 symbols show that no call scans the symbols (compare them
+across symbol counts, not across versions of the code: a line is no unit of cost). 100 LPs x
+10,000 symbols (a million LP-symbol histories, about 3 GB and a minute and a half to
+build) is left out unless ``--full``.
 
 Then, at 20 LPs and 1,000 symbols, what a probe decision is made of: the calls ``plan``
 makes to the scorecard (``rejection_rate`` per LP, ``bucket`` and ``scores`` of the
@@ -50,6 +56,8 @@ import time
 from collections.abc import Callable
 from decimal import Decimal
 from pathlib import Path
+from types import FrameType
+from typing import Any
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
@@ -62,6 +70,7 @@ from gateway.scorecard import Scorecard
 LP_COUNTS = (4, 20, 100)
 SYMBOL_COUNTS = (10, 1_000, 10_000)
 KEYS = 4096  # random draws cycled through by each benchmark (a power of two)
+HOT = 10  # the symbols of the "hot" runs
 T0 = 1_790_000_000.0
 UPDATE_TARGET_US = 5.0
 DECISION_TARGET_US = 20.0
@@ -200,20 +209,24 @@ class World:
 def make_benches(w: World) -> dict[str, tuple[Setup | None, Bench]]:
     rng = random.Random(2)
     draws = [(rng.choice(w.lps), rng.choice(w.symbols)) for _ in range(KEYS)]
+    hot = [(rng.choice(w.lps), rng.choice(w.symbols[:HOT])) for _ in range(KEYS)]
     probes = [w.parent(s, rng.random() < 0.5, 50_000, None) for _, s in draws]
+    hot_probes = [w.parent(s, rng.random() < 0.5, 50_000, None) for _, s in hot]
     sprays = [w.parent(s, rng.random() < 0.5, 50_000, lp) for lp, s in draws]
     clock = w.clock
     card = w.card
     plan = w.router.plan
     mids = w.mids
 
-    def update(n: int) -> int:
-        child = w.child
-        d = draws
-        for i in range(n):
-            lp, s = d[i & (KEYS - 1)]
-            child(lp, s)
-        return n
+    def updates(d: list[tuple[str, str]]) -> Bench:
+        def bench(n: int) -> int:
+            child = w.child
+            for i in range(n):
+                lp, s = d[i & (KEYS - 1)]
+                child(lp, s)
+            return n
+
+        return bench
 
     def markout_setup(n: int) -> None:
         w.drop_markouts()
@@ -254,9 +267,11 @@ def make_benches(w: World) -> dict[str, tuple[Setup | None, Bench]]:
     s = sprays[0]
     assert len(plan(s, s.qty - s.cum_qty, clock.t)) >= min(2, len(w.lps) - 1)
     return {
-        "update": (w.drop_markouts, update),
+        "update": (w.drop_markouts, updates(draws)),
+        "update/hot": (w.drop_markouts, updates(hot)),
         "markout": (markout_setup, markout),
         "decision": (None, decide(probes)),
+        "decision/hot": (None, decide(hot_probes)),
         "spray": (None, decide(sprays)),
     }
 
@@ -378,6 +393,26 @@ def run(
     return {name: statistics.median(v) for name, v in samples.items()}
 
 
+def line_events(setup: Setup | None, bench: Bench, n: int) -> float:
+    """Python line events per operation: the work done, whatever the machine is doing."""
+    count = 0
+
+    def trace(frame: FrameType, event: str, arg: Any) -> Any:
+        nonlocal count
+        if event == "line":
+            count += 1
+        return trace
+
+    if setup is not None:
+        setup(n)
+    sys.settrace(trace)
+    try:
+        done = bench(n)
+    finally:
+        sys.settrace(None)
+    return count / max(done, 1)
+
+
 def profile(w: World) -> None:
     """cProfile of probe and spray decisions and of updates (where the time goes)."""
     benches = make_benches(w)
@@ -413,7 +448,11 @@ def main(argv: list[str] | None = None) -> int:
             t0 = time.perf_counter()
             w = World(n_lps, n_symbols, history)
             built = time.perf_counter() - t0
-            results[(n_lps, n_symbols)] = run(make_benches(w), repeats, batch_s, clock)
+            benches = make_benches(w)
+            results[(n_lps, n_symbols)] = med = run(benches, repeats, batch_s, clock)
+            med["lines/update"] = line_events(*benches["update"], 500)
+            med["lines/decision"] = line_events(*benches["decision"], max(20, 2000 // n_lps))
+            del benches
             if (n_lps, n_symbols) == (20, 1_000):
                 parts = run(make_parts(w), repeats, batch_s, clock)
             print(
@@ -427,14 +466,17 @@ def main(argv: list[str] | None = None) -> int:
     what = "wall-clock" if args.wall else "CPU"
     print(f"scorecard benchmark: µs of {what} time per operation, medians of {repeats} interleaved repeats")
     print(
-        f"{'LPs':>4}{'symbols':>8}{'update/child':>14}{'update/event':>14}{'markout':>9}"
-        f"{'decision':>10}{'spray':>8}"
+        f"{'LPs':>4}{'symbols':>8}{'update/child':>14}{'update/event':>14}{'/hot':>7}{'markout':>9}"
+        f"{'decision':>10}{'/hot':>9}{'spray':>9}   {'lines/child':>11}{'lines/decision':>15}"
     )
     for (n_lps, n_symbols), med in results.items():
         print(
             f"{n_lps:>4}{n_symbols:>8}{med['update']:>14.2f}{med['update'] / 4:>14.2f}"
-            f"{med['markout']:>9.2f}{med['decision']:>10.2f}{med['spray']:>8.2f}"
+            f"{med['update/hot'] / 4:>7.2f}{med['markout']:>9.2f}{med['decision']:>10.2f}"
+            f"{med['decision/hot']:>9.2f}{med['spray']:>9.2f}   {med['lines/update']:>11.0f}"
+            f"{med['lines/decision']:>15.0f}"
         )
+    print("(lines: Python line events per operation, the benchmark's own ~15 per child included)")
     upd = statistics.median(med["update"] for med in results.values())
     dec20 = statistics.median(med["decision"] for (n, _), med in results.items() if n == 20)
     print(
@@ -458,10 +500,14 @@ def main(argv: list[str] | None = None) -> int:
     for (n_lps, n_symbols), med in results.items():
         tag = f"lps{n_lps}_symbols{n_symbols}"
         print(f"scorecard_update_us_{tag}={med['update'] / 4:.3f}")
+        print(f"scorecard_update_hot_us_{tag}={med['update/hot'] / 4:.3f}")
         print(f"scorecard_update_per_child_us_{tag}={med['update']:.3f}")
         print(f"scorecard_markout_us_{tag}={med['markout']:.3f}")
         print(f"router_decision_us_{tag}={med['decision']:.3f}")
+        print(f"router_decision_hot_us_{tag}={med['decision/hot']:.3f}")
         print(f"router_spray_us_{tag}={med['spray']:.3f}")
+        print(f"scorecard_update_lines_per_child_{tag}={med['lines/update']:.1f}")
+        print(f"router_decision_lines_{tag}={med['lines/decision']:.1f}")
     if parts:
         names = {
             "plan": "router_part_plan_us_lps20_symbols1000",
