@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import logging
 import os
 import signal
 import time
@@ -20,7 +21,7 @@ from typing import Any
 
 from gateway.config import GatewaySettings
 from gateway.fix.codec import Message
-from gateway.fix.tags import MsgType
+from gateway.fix.tags import BusinessRejectReason, MsgType
 from gateway.instruments import Instrument, InstrumentBook
 from gateway.journal import JournalConfigError, parse_journal_settings
 from gateway.latency import LatencyRecorder
@@ -35,6 +36,8 @@ from gateway.router import ScorecardRouter, ScorecardRouterSettings, StaticRoute
 from gateway.scorecard import Scorecard, parse_scorecard_settings
 from gateway.sessions.session import NotLoggedOn, Session, SessionEvent
 from gateway.sessions.transport import BaseApplication, Engine
+
+logger = logging.getLogger("fixgw.app")
 
 
 class AppConfigError(ValueError):
@@ -97,9 +100,7 @@ def _scorecard_router_settings(cfg: dict[str, Any], source: str) -> ScorecardRou
 class GatewayApplication(BaseApplication):
     """The gateway's application on the FIX engine: OMS sessions in, LP sessions out."""
 
-    def __init__(
-        self, settings: GatewaySettings, *, planner_factory: Callable[..., Any] | None = None
-    ) -> None:
+    def __init__(self, settings: GatewaySettings) -> None:
         self.settings = settings
         extra = settings.extra
         source = settings.source
@@ -303,8 +304,28 @@ class GatewayApplication(BaseApplication):
                 out = self.lps.on_message(name, msg, now)
             if out:
                 self.dispatch(out, now)
+        except Exception as exc:
+            # a bug must not leave the OMS without an answer or take the process down
+            logger.exception("failed on %s from %s", msg.msg_type.decode("latin-1"), name)
+            self.counts["internal_errors"] = self.counts.get("internal_errors", 0) + 1
+            if role == "oms":
+                self.dispatch(self._answer_internal_error(name, msg, exc, now), now)
         finally:
             tel.path = PATH_NONE
+
+    def _answer_internal_error(self, session: str, msg: Message, exc: Exception, now: float) -> list[Out]:
+        """What the OMS is told after a bug: its new order rejected (never worked), else a BMR."""
+        from gateway.oms import business_reject
+
+        text = f"internal error while handling the message ({type(exc).__name__}); ask the desk"
+        cl = msg.get(11)
+        p = self.book.by_cl_ord_id.get((session, cl)) if cl else None
+        if msg.msg_type == MsgType.NEW_ORDER_SINGLE and p is not None and not p.children and p.state == "new":
+            # booked but never routed nor acknowledged: it is rejected, never worked later
+            p.state = "rejected"
+            self.book.open_parents.pop(p.order_id, None)
+            return [self.book._report(p, b"8", now, text=text, rej_reason=99)]
+        return [business_reject(session, msg, BusinessRejectReason.OTHER, text)]
 
     def on_end_of_session(self, session: Session, now: float) -> None:
         """An OMS session's trading day ends (EndTime): its DAY orders expire, reported first."""
