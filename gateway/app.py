@@ -165,6 +165,7 @@ class GatewayApplication(BaseApplication):
             session_names=self.session_names,
         )
         self.lps = LpHandler(self.book, marketdata=self.marketdata, on_child_event=self._child_event)
+        self.book.child_observer = self._observe_child
         self.engine = Engine(self)
         # benchmarks only (FIXGW_LATENCY_FILE): bytes in -> answer handed to a session
         self.latency = LatencyRecorder.from_env(
@@ -435,15 +436,15 @@ class GatewayApplication(BaseApplication):
         end = body.find(b"\x01")
         return self.book.child(body[3:end]) if body.startswith(b"11=") else None
 
-    def _child_event(self, kind: str, child: ChildOrder, now: float) -> None:
-        self.counts[kind] = self.counts.get(kind, 0) + 1
+    def _observe_child(self, child: ChildOrder, now: float) -> None:
+        """The book's child observer: fills and ends reach the scorecard, telemetry and risk
+        before the parent reacts, so a re-route decides on the updated scores (idempotent)."""
         card = self.scorecard
         cid = child.child_id
         tel = self.telemetry
-        if kind == "ack":
-            card.on_answer(cid, now)
-            tel.child_acked(child.lp, now - child.sent_at)
         if len(child.fills) > child.fills_seen:
+            if child.acked_at is not None and child.fills_seen == 0:
+                card.on_answer(cid, child.acked_at)
             if child.fills_seen == 0:
                 tel.child_first_fill(child.lp, now - child.sent_at)
             tel.child_fills(child.lp, len(child.fills) - child.fills_seen)
@@ -454,13 +455,21 @@ class GatewayApplication(BaseApplication):
             self._schedule_markouts()
         if child.state in CHILD_TERMINAL and not child.finished_seen:
             child.finished_seen = True
+            if child.acked_at is not None:
+                card.on_answer(cid, child.acked_at)
             card.on_done(cid, child.state == "rejected", now)
             tel.child_done(child.lp, child.state)
-
         if child.state in CHILD_TERMINAL and child.price is not None and not child.released:
             # what was opened when the child was sent is released once, when it ends
             self.risk.child_released(child.lp, child.parent.inst, child.qty, child.price)
             child.released = True
+
+    def _child_event(self, kind: str, child: ChildOrder, now: float) -> None:
+        self.counts[kind] = self.counts.get(kind, 0) + 1
+        if kind == "ack":
+            self.scorecard.on_answer(child.child_id, now)
+            self.telemetry.child_acked(child.lp, now - child.sent_at)
+        self._observe_child(child, now)
         if self.listeners:
             self._emit(
                 "child",

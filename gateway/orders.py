@@ -267,6 +267,9 @@ class OrderBook:
         from gateway.fix.timeutil import utc_timestamp
 
         self.planner = planner
+        # told of every child change before the parent reacts (and so before any re-route):
+        # the scorecard and risk must see a short child before the router decides again
+        self.child_observer: Callable[[ChildOrder, float], None] | None = None
         self.id_prefix = id_prefix.encode()
         self.max_attempts = max_attempts
         self._ts = timestamp or utc_timestamp
@@ -986,6 +989,8 @@ class OrderBook:
         else:
             self._count("late_fills")
             p.late_fills += 1
+        if self.child_observer is not None:
+            self.child_observer(c, now)
         self._apply(p, EV_FILL, now, out, c, qty, price, parent_exec_id)
         if c.state == C_FILLED and not was_terminal:
             self._apply(p, EV_CHILD_DONE, now, out, c)
@@ -1055,6 +1060,8 @@ class OrderBook:
         c.done_at = now
         c.text = text
         self._count(f"children_{state}")
+        if self.child_observer is not None:
+            self.child_observer(c, now)
         self._apply(p, EV_CHILD_DONE, now, out, c)
         return out
 
@@ -1089,6 +1096,8 @@ class OrderBook:
             if leaves == 0:
                 c.state = C_CANCELED
                 c.done_at = now
+            if self.child_observer is not None:
+                self.child_observer(c, now)
             self._apply(c.parent, EV_CHILD_DONE, now, out, c)
         return out
 
