@@ -92,6 +92,13 @@ def _bench(args: argparse.Namespace) -> int:
     return bench_main(argv)
 
 
+def _scenario(args: argparse.Namespace) -> int:
+    """`fixgw scenario acme | compare` (gateway.scenario, imported only when asked for)."""
+    from gateway.scenario import run_cli
+
+    return run_cli(args)
+
+
 def _parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="fixgw", description="FIX gateway")
     commands = parser.add_subparsers(dest="command", required=True)
@@ -142,6 +149,21 @@ def _parser() -> argparse.ArgumentParser:
     from gateway.demo import add_parser as add_demo
 
     add_demo(commands)
+
+    scenario = commands.add_parser(
+        "scenario", help="routing scenarios: LP simulators, the gateway and an OMS in one process"
+    )
+    scenario.add_argument(
+        "kind",
+        choices=("acme", "compare"),
+        help="acme: the SPEC's worked ACME block; compare: static vs scorecard routing, per profile",
+    )
+    scenario.add_argument(
+        "--config", metavar="PATH", help="scenario file (default config/scenarios/KIND.toml)"
+    )
+    scenario.add_argument("--seed", type=int, help="seed (default: the file's)")
+    scenario.add_argument("--parents", type=int, metavar="N", help="compare: parents in the flow")
+    scenario.set_defaults(handler=_scenario)
     return parser
 
 
