@@ -439,9 +439,8 @@ class _Recorder:
     """Listens to the gateway (router decisions, child events) and builds the timeline.
 
     The gateway routes a parent's next wave inside the callback of the report that ended a
-    child, before its listeners hear of that report (and, today, before the scorecard has
-    it: a wave's scores are those of before the report that set it off). Waves are held
-    back until the report is heard, so the timeline reads in causal order.
+    child (the scorecard has heard of the report by then), before its listeners hear of it.
+    Waves are held back until the report is heard, so the timeline reads in causal order.
     """
 
     def __init__(self, rig: Rig, symbol: str, profile: str, t0: float) -> None:

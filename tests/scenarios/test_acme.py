@@ -76,6 +76,9 @@ def test_the_next_wave_is_split_across_lp_c_and_lp_d_at_once(acme: AcmeResult) -
     assert sorted(lp for lp, _, _ in nxt.children) == ["LP_C", "LP_D"]
     assert dict((lp, qty) for lp, qty, _ in nxt.children) == {"LP_C": 30_000, "LP_D": 15_000}
     assert nxt.why["LP_A"] == "came back short for this order"
+    # the decision saw the scorecard as updated by LP_A's short fill
+    assert nxt.scores["LP_C"] > nxt.scores["LP_A"]
+    assert nxt.scores == pytest.approx(short.scores_after)
 
 
 def test_the_block_completes_and_every_report_checks_out(acme: AcmeResult) -> None:
