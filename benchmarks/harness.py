@@ -38,6 +38,7 @@ import math
 import os
 import platform
 import queue
+import re
 import shutil
 import signal
 import socket
@@ -1109,6 +1110,29 @@ def print_report(report: dict[str, Any]) -> None:
 # --------------------------------------------------------------------------- main
 
 
+def results_text(report: dict[str, Any]) -> str:
+    """The JSON file; histogram buckets kept for the paced and flat phases of the main runs."""
+
+    def drop_buckets(v: Any) -> Any:
+        if isinstance(v, dict):
+            return {k: drop_buckets(x) for k, x in v.items() if k != "buckets_ns"}
+        if isinstance(v, list):
+            return [drop_buckets(x) for x in v]
+        return v
+
+    runs = []
+    for run in report.get("runs", []):
+        keep = run.get("group") == "main"
+        phases = {
+            name: phase if keep and name in ("paced", "flat") else drop_buckets(phase)
+            for name, phase in run.get("phases", {}).items()
+        }
+        runs.append({**run, "phases": phases})
+    text = json.dumps(_json_safe({**report, "runs": runs}), indent=1)
+    # a bucket [low_ns, count] on one line
+    return re.sub(r"\[\s+(-?\d+),\s+(-?\d+)\s+\]", r"[\1, \2]", text) + "\n"
+
+
 def _json_safe(v: Any) -> Any:
     """NaN and infinities as null: the file stays strict JSON."""
     if isinstance(v, float):
@@ -1178,7 +1202,7 @@ def main(argv: list[str] | None = None) -> int:
     }
     out = Path(args.out) if args.out else RESULTS / f"{info['date_utc'][:10]}-{plan.mode}.json"
     out.parent.mkdir(parents=True, exist_ok=True)
-    out.write_text(json.dumps(_json_safe(report), indent=1) + "\n")
+    out.write_text(results_text(report))
     print_report(report)
     try:
         shown = out.relative_to(ROOT)
