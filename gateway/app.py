@@ -113,7 +113,10 @@ class GatewayApplication(BaseApplication):
             if key != "MaxQuoteAge":
                 allowed = "MaxQuoteAge, NoQuotesFrom"
                 raise AppConfigError(f"{source}: [marketdata] {key}: unknown key; allowed: {allowed}")
-        self.marketdata = MarketData(self.instruments.get, max_age=float(md_cfg.get("MaxQuoteAge", 5.0)))
+        # we subscribe to the top of book (MarketDepth=1): an LP's update moves its one level
+        self.marketdata = MarketData(
+            self.instruments.get, max_age=float(md_cfg.get("MaxQuoteAge", 5.0)), top_of_book=True
+        )
         router_cfg = dict(extra.get("router", {}))
         self.lp_names = [s.name for s in settings.sessions if s.counterparty_role == "lp"]
         priority = list(router_cfg.get("Priority", self.lp_names))
@@ -610,6 +613,14 @@ async def serve(
     signals: bool = False,
 ) -> GatewayApplication:
     app = GatewayApplication(settings)
+    if not quiet:  # before start: LP sessions may log on while it runs
+        app.listeners.append(
+            lambda kind, data: (
+                print(f"{kind}: {data['session']} ({data['role']})", flush=True)
+                if kind in ("logon", "logout")
+                else None
+            )
+        )
     await app.start()
     if app.latency is not None:  # a benchmark harness resets and dumps it through stdin
         app.latency.listen(asyncio.get_running_loop())
@@ -620,13 +631,6 @@ async def serve(
             print(f"console: {app.http.url} (Prometheus: {app.http.url}metrics)", flush=True)
         if app.journal is not None and app.journal.recovery is not None:
             print(app.journal.recovery.summary(), flush=True)
-        app.listeners.append(
-            lambda kind, data: (
-                print(f"{kind}: {data['session']} ({data['role']})", flush=True)
-                if kind in ("logon", "logout")
-                else None
-            )
-        )
 
     async def report() -> None:
         while True:

@@ -16,9 +16,9 @@ from gateway.config import ConfigError, GatewaySettings, load_config
 EXIT_CONFIG_ERROR = 2
 
 
-def _load(path: str) -> GatewaySettings | None:
+def _load(path: str, state_dir: str | None = None) -> GatewaySettings | None:
     try:
-        return load_config(path)
+        return load_config(path, state_dir=state_dir)
     except ConfigError as exc:
         print(f"fixgw: config error: {exc}", file=sys.stderr)
         return None
@@ -33,7 +33,7 @@ def _check_config(args: argparse.Namespace) -> int:
 
 
 def _run(args: argparse.Namespace) -> int:
-    settings = _load(args.config)
+    settings = _load(args.config, args.state_dir)
     if settings is None:
         return EXIT_CONFIG_ERROR
     from gateway.app import AppConfigError, run
@@ -105,6 +105,7 @@ def _parser() -> argparse.ArgumentParser:
 
     run = commands.add_parser("run", help="start the gateway")
     run.add_argument("--config", required=True, metavar="PATH", help="settings file (TOML)")
+    run.add_argument("--state-dir", metavar="DIR", help="use DIR instead of [gateway] StateDir")
     run.add_argument(
         "--status-every",
         type=float,

@@ -808,8 +808,11 @@ def parse_config(data: Mapping[str, Any], source: str, base_dir: Path) -> Gatewa
     )
 
 
-def load_config(path: str | Path) -> GatewaySettings:
-    """Read and validate a TOML settings file; raises ConfigError naming file and key."""
+def load_config(path: str | Path, *, state_dir: str | None = None) -> GatewaySettings:
+    """Read and validate a TOML settings file; raises ConfigError naming file and key.
+
+    ``state_dir`` overrides [gateway] StateDir (and so the stores and logs under it).
+    """
     source = str(path)
     file_path = Path(path)
     try:
@@ -824,6 +827,8 @@ def load_config(path: str | Path) -> GatewaySettings:
         raise ConfigError(
             source, "", "", f"not valid TOML: {exc}", "TOML syntax (https://toml.io)"
         ) from None
+    if state_dir is not None:
+        data.setdefault("gateway", {})["StateDir"] = str(Path(state_dir).resolve())
     return parse_config(data, source, file_path.resolve().parent)
 
 

@@ -13,6 +13,7 @@ from __future__ import annotations
 import argparse
 import asyncio
 import contextlib
+import shutil
 import signal
 import socket
 import sys
@@ -96,7 +97,21 @@ async def demo(args: argparse.Namespace) -> int:
         print(f"demo: ports {busy} are already in use (another demo or gateway running?)", file=sys.stderr)
         return 2
     lps = Child("lp", ["sim-lp", "--config", args.lps])
-    gw = Child("gw", ["run", "--config", args.gateway, "--status-every", str(args.status_every)])
+    # the demo's gateway keeps its stores, logs and journal apart and starts afresh each time
+    state = ROOT / "state" / "demo"
+    shutil.rmtree(state, ignore_errors=True)
+    gw = Child(
+        "gw",
+        [
+            "run",
+            "--config",
+            args.gateway,
+            "--state-dir",
+            str(state),
+            "--status-every",
+            str(args.status_every),
+        ],
+    )
     oms = Child(
         "oms", ["sim-oms", "--config", args.oms, "--orders", str(args.orders), "--rate", str(args.rate)]
     )

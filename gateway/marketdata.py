@@ -138,6 +138,17 @@ class Book:
             if top is None or price <= top[0]:
                 self.ask_top = (price, size)
 
+    def _replace_side(self, is_bid: bool, price: int, size: int) -> None:
+        """Top-of-book streams: the one level shown on a side is this one now."""
+        if is_bid:
+            self.bids.clear()
+            self.bids[price] = size
+            self.bid_top = (price, size)
+        else:
+            self.asks.clear()
+            self.asks[price] = size
+            self.ask_top = (price, size)
+
     def _remove(self, is_bid: bool, price: int) -> None:
         if is_bid:
             bids = self.bids
@@ -228,6 +239,7 @@ class MarketData:
         *,
         max_age: float = 5.0,
         max_levels: int | None = None,
+        top_of_book: bool = False,
     ) -> None:
         if max_age <= 0:
             raise ValueError("max_age must be positive")
@@ -236,6 +248,8 @@ class MarketData:
         self._instrument = instruments or _no_instruments
         self._max_age = float(max_age)
         self.max_levels = max_levels
+        # subscriptions with MarketDepth=1: each NEW/CHANGE is the side's only level
+        self.top_of_book = top_of_book
         self._symbols: dict[str, _Symbol] = {}
         self._by_lp: dict[str, dict[str, Book]] = {}
         self._unavailable: set[str] = set()
@@ -371,6 +385,9 @@ class MarketData:
                 touched.append(last)
             if remove:
                 last._remove(side == BID, price)
+            elif self.top_of_book:
+                # a top-of-book stream moves its one level: the new price replaces the old
+                last._replace_side(side == BID, price, value)
             else:
                 last._set(side == BID, price, value)
             applied += 1

@@ -529,3 +529,19 @@ def test_random_updates_keep_books_consistent_and_best_exact(
                 key = (lp, sym)
                 live = key in books and lp not in down and now <= books[key][2][0] + MAX_AGE
                 assert (md.lp_quote(lp, sym, now) is not None) == live
+
+
+def test_top_of_book_stream_moves_its_level() -> None:
+    """An LP streaming its top of book sends CHANGE at the new price: the old level goes."""
+    md = MarketData(max_age=5.0, top_of_book=True)
+    md.on_snapshot("LP", "X", [(0, 10000, 5), (1, 10002, 5)], 0.0)
+    md.on_incremental("LP", [(1, "X", 0, 10010, 5), (1, "X", 1, 10012, 5)], 1.0)
+    q = md.best("X", 1.0)
+    assert q is not None and (q.bid, q.ask, q.crossed) == (10010, 10012, False)
+    md.on_incremental("LP", [(1, "X", 0, 9990, 5), (1, "X", 1, 9992, 5)], 2.0)
+    q = md.best("X", 2.0)
+    assert q is not None and (q.bid, q.ask) == (9990, 9992)
+    depth = MarketData(max_age=5.0)  # a depth book keeps levels by price
+    depth.on_snapshot("LP", "X", [(0, 10000, 5)], 0.0)
+    depth.on_incremental("LP", [(1, "X", 0, 9990, 5)], 1.0)
+    assert depth.best("X", 1.0).bid == 10000  # type: ignore[union-attr]
