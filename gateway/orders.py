@@ -694,6 +694,23 @@ class OrderBook:
     def _status(self, p: ParentOrder, now: float, out: list[Out], cl_ord_id: bytes) -> None:
         out.append(self._report(p, ExecType.ORDER_STATUS, now, cl_ord_id=cl_ord_id))
 
+    def _refuse_change(
+        self,
+        p: ParentOrder,
+        out: list[Out],
+        cl_ord_id: bytes,
+        orig: bytes,
+        response_to: bytes,
+        reason: int,
+        text: str,
+    ) -> None:
+        self.by_cl_ord_id[(p.session, cl_ord_id)] = p
+        out.append(
+            self._cancel_reject(
+                p.session, cl_ord_id, orig, p.order_id, ORD_STATUS[p.state], response_to, reason, text
+            )
+        )
+
     def _too_late(
         self,
         p: ParentOrder,
@@ -704,18 +721,14 @@ class OrderBook:
         response_to: bytes,
         *rest: object,
     ) -> None:
-        self.by_cl_ord_id[(p.session, cl_ord_id)] = p
-        out.append(
-            self._cancel_reject(
-                p.session,
-                cl_ord_id,
-                orig,
-                p.order_id,
-                ORD_STATUS[p.state],
-                response_to,
-                CxlRejReason.TOO_LATE_TO_CANCEL,
-                f"too late: order is {p.state.replace('_', ' ')}",
-            )
+        self._refuse_change(
+            p,
+            out,
+            cl_ord_id,
+            orig,
+            response_to,
+            CxlRejReason.TOO_LATE_TO_CANCEL,
+            f"too late: order is {p.state.replace('_', ' ')}",
         )
 
     def _already_pending(
@@ -728,18 +741,14 @@ class OrderBook:
         response_to: bytes,
         *rest: object,
     ) -> None:
-        self.by_cl_ord_id[(p.session, cl_ord_id)] = p
-        out.append(
-            self._cancel_reject(
-                p.session,
-                cl_ord_id,
-                orig,
-                p.order_id,
-                ORD_STATUS[p.state],
-                response_to,
-                CxlRejReason.ALREADY_PENDING,
-                f"order is already {p.state.replace('_', ' ')}",
-            )
+        self._refuse_change(
+            p,
+            out,
+            cl_ord_id,
+            orig,
+            response_to,
+            CxlRejReason.ALREADY_PENDING,
+            f"order is already {p.state.replace('_', ' ')}",
         )
 
     def _cancel_request(
