@@ -97,7 +97,8 @@ def test_ten_thousand_orders_static_router(tmp_path: Path) -> None:
     report, h = asyncio.run(run_load(tmp_path, 10_000, router))
     assert report.reports > 20_000
     c = h.gw.book.counters
-    assert c["children_sent"] > 10_000 and c.get("parents_replaced", 0) > 0
+    # passive DAY orders whose limit no LP quote reaches get no child: not every order is routed
+    assert c["children_sent"] > 5_000 and c.get("parents_replaced", 0) > 0
 
 
 @pytest.mark.parametrize("orders", [2_000])
