@@ -27,7 +27,7 @@ from dataclasses import dataclass, field
 from decimal import Decimal
 from typing import Final, NamedTuple
 
-from gateway.fix.enums import CxlRejReason, ExecType, OrdRejReason, OrdStatus, OrdType, TimeInForce
+from gateway.fix.enums import CxlRejReason, ExecType, OrdStatus, TimeInForce
 from gateway.fix.tags import MsgType
 from gateway.instruments import Instrument
 
@@ -1401,20 +1401,3 @@ class OrderBook:
                 # cancel skipped while the LP was away is sent now
                 self._cancel_children(c.parent, now, out)
         return out
-
-
-def rejection_reason_for_lp_text(text: str) -> int:
-    """OrdRejReason to give the OMS when nothing could be done (kept simple)."""
-    return OrdRejReason.OTHER if text else OrdRejReason.BROKER_OPTION
-
-
-__all__ = [
-    "ORD_STATUS",
-    "PARENT_TRANSITIONS",
-    "ChildOrder",
-    "ChildPlan",
-    "OrdType",
-    "OrderBook",
-    "Out",
-    "ParentOrder",
-]

@@ -18,7 +18,7 @@ from dataclasses import dataclass, field
 from typing import Any, Protocol
 
 from gateway.fix.enums import OrdType, TimeInForce
-from gateway.orders import C_CANCELED, C_REJECTED, ChildPlan, ParentOrder
+from gateway.orders import C_CANCELED, C_REJECTED, CHILD_TERMINAL, ChildPlan, ParentOrder
 
 
 class LpView(Protocol):
@@ -325,5 +325,5 @@ def _came_back_short(parent: ParentOrder) -> list[str]:
     return [
         c.lp
         for c in parent.children[parent.route_epoch :]
-        if c.state in (C_CANCELED, C_REJECTED, "expired", "filled") and c.cum_qty < c.qty
+        if c.state in CHILD_TERMINAL and c.cum_qty < c.qty
     ]

@@ -873,23 +873,29 @@ class SimLp:
         )
         self._send(MsgType.ORDER_CANCEL_REJECT, body, now)
 
-    def on_cancel_request(self, msg: Message, now: float) -> None:
+    def _order_to_change(
+        self, msg: Message, response_to: bytes, too_late: bytes, now: float
+    ) -> tuple[bytes, bytes, SimOrder] | None:
+        """The live order a cancel/replace names, or None once it has been refused."""
         clordid = msg.get(11)
         orig = msg.get(41)
         if clordid is None or orig is None:
             self._business_reject(msg, "ClOrdID(11) and OrigClOrdID(41) are required", now)
-            return
+            return None
         o = self.orders.get(orig)
         if o is None:
-            self._cancel_reject(
-                clordid, orig, None, RESPONSE_TO_CANCEL, CXL_UNKNOWN_ORDER, b"Unknown order", now
-            )
-            return
+            self._cancel_reject(clordid, orig, None, response_to, CXL_UNKNOWN_ORDER, b"Unknown order", now)
+            return None
         if not o.live:
-            self._cancel_reject(
-                clordid, orig, o, RESPONSE_TO_CANCEL, CXL_TOO_LATE, b"Too late to cancel", now
-            )
+            self._cancel_reject(clordid, orig, o, response_to, CXL_TOO_LATE, too_late, now)
+            return None
+        return clordid, orig, o
+
+    def on_cancel_request(self, msg: Message, now: float) -> None:
+        found = self._order_to_change(msg, RESPONSE_TO_CANCEL, b"Too late to cancel", now)
+        if found is None:
             return
+        clordid, orig, o = found
         m = self.profile.misbehaviour
         rng = self.rng
         if m.late_fill_after_cancel and rng.random() < m.late_fill_after_cancel:
@@ -954,22 +960,10 @@ class SimLp:
         self._flush()
 
     def on_replace_request(self, msg: Message, now: float) -> None:
-        clordid = msg.get(11)
-        orig = msg.get(41)
-        if clordid is None or orig is None:
-            self._business_reject(msg, "ClOrdID(11) and OrigClOrdID(41) are required", now)
+        found = self._order_to_change(msg, RESPONSE_TO_REPLACE, b"Too late to replace", now)
+        if found is None:
             return
-        o = self.orders.get(orig)
-        if o is None:
-            self._cancel_reject(
-                clordid, orig, None, RESPONSE_TO_REPLACE, CXL_UNKNOWN_ORDER, b"Unknown order", now
-            )
-            return
-        if not o.live:
-            self._cancel_reject(
-                clordid, orig, o, RESPONSE_TO_REPLACE, CXL_TOO_LATE, b"Too late to replace", now
-            )
-            return
+        clordid, orig, o = found
         if o.order_id not in self._resting[o.symbol]:
             self._cancel_reject(
                 clordid,

@@ -236,10 +236,6 @@ class Message:
     def count(self, tag: int) -> int:
         return sum(1 for t, _ in self.fields if t == tag)
 
-    def body_fields(self, skip: frozenset[int]) -> list[tuple[int, bytes]]:
-        """Fields other than those in ``skip`` and the framing fields 8, 9, 10."""
-        return [(t, v) for t, v in self.fields if t not in skip and t not in (8, 9, 10)]
-
     def __repr__(self) -> str:
         return "Message(" + "|".join(f"{t}={v.decode('latin-1')}" for t, v in self.fields) + ")"
 

@@ -20,7 +20,7 @@ import logging
 import ssl
 import time
 from collections.abc import Callable
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from typing import Protocol
 
 from gateway.fix.codec import Framer, Garbled, Message, ParseError, encode, parse
@@ -74,7 +74,6 @@ class _SessionRuntime:
     connection: FixConnection | None = None
     initiator_task: asyncio.Task[None] | None = None
     ssl_context: ssl.SSLContext | None = None
-    disconnected: asyncio.Event = field(default_factory=asyncio.Event)
 
 
 def make_ssl_context(settings: object, server_side: bool) -> ssl.SSLContext:
@@ -414,7 +413,6 @@ class Engine:
     # --- binding connections to sessions ----------------------------------------------
     def _bind(self, conn: FixConnection, runtime: _SessionRuntime, now: float) -> None:
         runtime.connection = conn
-        runtime.disconnected.clear()
         session = runtime.session
         if not runtime.schedule.is_same_session(session.store.creation_time, now):
             session.store.reset(now)
@@ -437,7 +435,6 @@ class Engine:
             hook()
         session.store.flush()
         runtime.log.flush()
-        runtime.disconnected.set()
 
     # --- dispatch and flush --------------------------------------------------------------
     def _mark_dirty(self, session: Session) -> None:
@@ -594,8 +591,3 @@ class Engine:
 
     def connected_sessions(self) -> list[Session]:
         return [r.session for r in self._runtimes.values() if r.connection is not None]
-
-    def on(self, session_id: str) -> Callable[[], bool]:
-        """A predicate 'is this session logged on', for tests and tools."""
-        runtime = self._runtimes[session_id]
-        return lambda: runtime.session.logged_on
