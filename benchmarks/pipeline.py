@@ -123,7 +123,7 @@ class Pipeline:
         self.exec_n = 0
         self.order_n = 0
         self.reports = 0
-        for sid, runtime in engine._runtimes.items():
+        for runtime in engine._runtimes.values():
             name = runtime.session.settings.name
             t = MemTransport()
             conn = FixConnection(engine, runtime)
@@ -188,7 +188,8 @@ class Pipeline:
                 self.exec_n += 1
                 p.send(
                     b"8",
-                    common + b"17=E%d\x01150=0\x0139=0\x01%s151=%s\x0114=0\x016=0\x0160=%s\x01"
+                    common
+                    + b"17=E%d\x01150=0\x0139=0\x01%s151=%s\x0114=0\x016=0\x0160=%s\x01"
                     % (self.exec_n, tail, qty, ts),
                     now,
                 )
@@ -285,7 +286,8 @@ def main(argv: list[str] | None = None) -> int:
     label = f"batch {args.batch}, journal {args.journal}, router {args.router}, gc {args.gc}"
     print("| run | gateway µs per order (median of repeats) | min |")
     print("|---|---|---|")
-    print(f"| {label} | {figures['pipeline_us_per_order']:.1f} | {figures['pipeline_us_per_order_min']:.1f} |")
+    med, low = figures["pipeline_us_per_order"], figures["pipeline_us_per_order_min"]
+    print(f"| {label} | {med:.1f} | {low:.1f} |")
     suffix = f"_batch{args.batch}_journal_{args.journal}_{args.router}"
     for k, v in figures.items():
         print(f"{k}{suffix}={v:.2f}")
