@@ -521,6 +521,8 @@ class Runner:
         self.py_spy = shutil.which("py-spy") or str(Path(sys.executable).with_name("py-spy"))
         if not Path(self.py_spy).exists():
             self.py_spy = ""
+        self.spy_native = False  # --native: C frames too (uvloop, syscalls)
+        self.spy_keep: Path | None = None  # --profile-dir: keep py-spy's raw output there
 
     def run(self, setup: Setup) -> dict[str, Any]:
         started = time.monotonic()
@@ -670,7 +672,9 @@ class Runner:
         spy: subprocess.Popen[bytes] | None = None
         spy_out = tmp / f"py-spy-{phase.name}.txt"
         if phase.py_spy and self.py_spy:
-            spy_args = ["record", "--pid", str(sut_pid), "--rate", "250", "--nonblocking"]
+            spy_args = ["record", "--pid", str(sut_pid), "--rate", "250"]
+            # C frames need the process stopped while sampled (slower, still proportional)
+            spy_args.append("--native" if self.spy_native else "--nonblocking")
             spy = subprocess.Popen(
                 [self.py_spy, *spy_args, "--format", "raw", "--output", str(spy_out)],
                 stdout=subprocess.DEVNULL,
@@ -694,6 +698,9 @@ class Runner:
             except subprocess.TimeoutExpired:
                 spy.kill()
             out["profile"] = summarize_py_spy(spy_out) if spy_out.exists() else {"error": "no py-spy output"}
+            if self.spy_keep is not None and spy_out.exists():
+                self.spy_keep.mkdir(parents=True, exist_ok=True)
+                shutil.copy(spy_out, self.spy_keep / f"py-spy-{setup.name}-{phase.name}.txt")
         cpu = cpu1 - cpu0
         if gateway is not None:
             gateway.send("dump")
@@ -1164,6 +1171,8 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument(
         "--out", metavar="PATH", help="JSON results (default benchmarks/results/<date>-<mode>.json)"
     )
+    parser.add_argument("--native", action="store_true", help="py-spy profiles with C frames (--native)")
+    parser.add_argument("--profile-dir", metavar="DIR", help="keep py-spy's raw (collapsed) output here")
     args = parser.parse_args(argv)
     plan = QUICK if args.quick else FULL
 
@@ -1171,6 +1180,8 @@ def main(argv: list[str] | None = None) -> int:
         print(text, file=sys.stderr, flush=True)
 
     runner = Runner(plan, not args.no_pin, log)
+    runner.spy_native = args.native
+    runner.spy_keep = Path(args.profile_dir) if args.profile_dir else None
     todo = setups(plan, py_spy=not args.no_profile and bool(runner.py_spy))
     if args.only:
         wanted = {x.strip() for x in args.only.split(",") if x.strip()}

@@ -6,11 +6,16 @@ builds the gateway of the bench profile (``benchmarks/profiles/gateway.toml``) w
 real engine, sessions, journal and router, binds each session to an in-memory transport,
 and plays the counterparties itself with their own ``Session`` objects: an OMS that sends
 NewOrderSingles and LPs that quote, acknowledge and fill each child at once. Only the
-gateway's ``data_received`` calls are timed (the counterparties' work is not counted);
+gateway's ``data_received`` calls are timed, in CPU time of the thread (the counterparties'
+work is not counted, and other processes on a busy machine disturb it less than a clock);
 ``--profile`` runs the same under cProfile and prints the top functions.
 
     python benchmarks/pipeline.py [--orders N] [--batch N] [--journal on|off]
                                   [--router static|scorecard] [--profile]
+
+``--instructions`` runs the driver twice under valgrind's callgrind (N and N + 1000 orders)
+and prints the instructions executed per order (the difference over 1000): a count that a
+busy machine does not disturb, for comparing two versions of the code.
 
 ``--batch`` is how many orders arrive in one read (1 = each order its own callback, as at
 1,000 orders/s; more = flat out, where reads carry several messages). Prints a table and
@@ -146,9 +151,9 @@ class Pipeline:
         prof = self.profiler
         if prof is not None:
             prof.enable()
-        t0 = time.perf_counter_ns()
+        t0 = time.thread_time_ns()
         self.conns[name].data_received(data)
-        self.timed_ns += time.perf_counter_ns() - t0
+        self.timed_ns += time.thread_time_ns() - t0
         if prof is not None:
             prof.disable()
         self.calls += 1
@@ -269,6 +274,47 @@ async def measure(args: argparse.Namespace) -> dict[str, float]:
     }
 
 
+def instructions(args: argparse.Namespace) -> float:
+    """Instructions per order, whole process, from two callgrind runs that differ by 1000 orders."""
+    import re
+    import shutil
+    import subprocess
+
+    valgrind = shutil.which("valgrind")
+    if valgrind is None:
+        raise SystemExit("valgrind is not installed (Debian: apt-get install valgrind)")
+    counts = []
+    for orders in (300, 1300):
+        with tempfile.TemporaryDirectory() as tmp:
+            cmd = [
+                valgrind,
+                "--tool=callgrind",
+                f"--callgrind-out-file={tmp}/cg.out",
+                sys.executable,
+                __file__,
+                "--orders",
+                str(orders),
+                "--repeat",
+                "1",
+                "--warmup",
+                "200",
+                "--batch",
+                str(args.batch),
+                "--journal",
+                args.journal,
+                "--router",
+                args.router,
+                "--gc",
+                args.gc,
+            ]
+            done = subprocess.run(cmd, capture_output=True, text=True, check=True)
+            m = re.search(r"refs:\s+([\d,]+)", done.stderr)
+            if m is None:
+                raise SystemExit(f"no instruction count from callgrind: {done.stderr[-500:]}")
+            counts.append(int(m.group(1).replace(",", "")))
+    return (counts[1] - counts[0]) / 1000
+
+
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0] if __doc__ else None)
     parser.add_argument("--orders", type=int, default=5000, help="orders per repeat")
@@ -279,16 +325,24 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--router", choices=("static", "scorecard"), default="static")
     parser.add_argument("--gc", choices=("tuned", "default"), default="tuned")
     parser.add_argument("--profile", action="store_true", help="cProfile the measured runs")
+    parser.add_argument(
+        "--instructions", action="store_true", help="instructions per order under callgrind (slow)"
+    )
     parser.add_argument("--sort", default="tottime")
     parser.add_argument("--top", type=int, default=35)
     args = parser.parse_args(argv)
+    suffix = f"_batch{args.batch}_journal_{args.journal}_{args.router}"
+    if args.instructions:
+        n = instructions(args)
+        print(f"instructions per order (whole process, gateway and counterparties): {n:,.0f}")
+        print(f"pipeline_instructions_per_order{suffix}={n:.0f}")
+        return 0
     figures = asyncio.run(measure(args))
     label = f"batch {args.batch}, journal {args.journal}, router {args.router}, gc {args.gc}"
     print("| run | gateway µs per order (median of repeats) | min |")
     print("|---|---|---|")
     med, low = figures["pipeline_us_per_order"], figures["pipeline_us_per_order_min"]
     print(f"| {label} | {med:.1f} | {low:.1f} |")
-    suffix = f"_batch{args.batch}_journal_{args.journal}_{args.router}"
     for k, v in figures.items():
         print(f"{k}{suffix}={v:.2f}")
     return 0

@@ -89,6 +89,8 @@ def _bench(args: argparse.Namespace) -> int:
     argv += ["--no-pin"] if args.no_pin else []
     argv += ["--out", args.out] if args.out else []
     argv += ["--wait-quiet", str(args.wait_quiet)] if args.wait_quiet else []
+    argv += ["--native"] if args.native else []
+    argv += ["--profile-dir", args.profile_dir] if args.profile_dir else []
     return bench_main(argv)
 
 
@@ -141,6 +143,8 @@ def _parser() -> argparse.ArgumentParser:
     bench.add_argument(
         "--wait-quiet", type=float, metavar="SECONDS", help="wait for an idle machine before each run"
     )
+    bench.add_argument("--native", action="store_true", help="py-spy profiles with C frames too")
+    bench.add_argument("--profile-dir", metavar="DIR", help="keep py-spy's raw (collapsed) output here")
     bench.set_defaults(handler=_bench)
     from gateway.backtest import add_parser as add_backtest
     from gateway.report import add_parser as add_report

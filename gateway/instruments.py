@@ -13,6 +13,7 @@ from dataclasses import dataclass, field
 from decimal import Decimal, InvalidOperation
 
 _FIX_FLOAT = re.compile(rb"-?(\d{1,18}(\.\d{0,18})?|\.\d{1,18})")
+_TEXT_CACHE = 4096  # formatted values kept per instrument and kind
 
 
 class BadValue(ValueError):
@@ -40,6 +41,10 @@ class Instrument:
     tick_units: int = field(init=False)
     lot_units: int = field(init=False)
     avg_px_decimals: int = field(init=False)
+    symbol_bytes: bytes = field(init=False, repr=False, compare=False)
+    # wire text of recently formatted quantities and prices (reports repeat a handful of them)
+    _qty_text: dict[int, bytes] = field(init=False, repr=False, compare=False, hash=False)
+    _price_text: dict[int, bytes] = field(init=False, repr=False, compare=False, hash=False)
 
     def __post_init__(self) -> None:
         if self.tick_size <= 0 or self.lot_size <= 0:
@@ -53,6 +58,9 @@ class Instrument:
         object.__setattr__(self, "tick_units", int(self.tick_size * 10**pd))
         object.__setattr__(self, "lot_units", int(self.lot_size * 10**qd))
         object.__setattr__(self, "avg_px_decimals", pd + 4)
+        object.__setattr__(self, "symbol_bytes", self.symbol.encode())
+        object.__setattr__(self, "_qty_text", {})
+        object.__setattr__(self, "_price_text", {})
 
     # --- from the wire ------------------------------------------------------------------
     def parse_qty(self, raw: bytes, *, check_lot: bool = True) -> int:
@@ -75,6 +83,13 @@ class Instrument:
 
     def parse_any_price(self, raw: bytes) -> int:
         """A price from an LP (fills, quotes): not forced onto our tick, rounded to it."""
+        whole, _, frac = raw.partition(b".")
+        pd = self.price_decimals
+        if whole.isdigit() and len(whole) <= 18 and len(frac) <= pd and (frac.isdigit() or not frac):
+            # the usual case, no more decimals than the tick's: exact without Decimal
+            units = int(whole) * self.price_scale + (int(frac.ljust(pd, b"0")) if pd else 0)
+            if units > 0:
+                return units
         if not _FIX_FLOAT.fullmatch(raw):
             raise BadValue(f"price {raw!r} is not a FIX float (digits with an optional point)")
         try:
@@ -87,10 +102,24 @@ class Instrument:
 
     # --- to the wire --------------------------------------------------------------------
     def fmt_qty(self, units: int) -> bytes:
-        return _format_fixed(units, self.qty_decimals)
+        cache = self._qty_text
+        text = cache.get(units)
+        if text is None:
+            text = _format_fixed(units, self.qty_decimals)
+            if len(cache) >= _TEXT_CACHE:
+                cache.clear()
+            cache[units] = text
+        return text
 
     def fmt_price(self, units: int) -> bytes:
-        return _format_fixed(units, self.price_decimals)
+        cache = self._price_text
+        text = cache.get(units)
+        if text is None:
+            text = _format_fixed(units, self.price_decimals)
+            if len(cache) >= _TEXT_CACHE:
+                cache.clear()
+            cache[units] = text
+        return text
 
     def fmt_avg_px(self, notional: int, qty: int) -> bytes:
         """notional (qty units x price units) / qty as a price with extra decimals."""

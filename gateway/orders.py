@@ -338,7 +338,7 @@ class OrderBook:
             parts += [b"1=", p.account, b"\x01"]
         parts += [
             b"55=",
-            inst.symbol.encode(),
+            inst.symbol_bytes,
             b"\x0154=",
             p.side,
             b"\x0138=",
@@ -577,7 +577,7 @@ class OrderBook:
             b"11=",
             child.child_id,
             b"\x0121=1\x0155=",
-            inst.symbol.encode(),
+            inst.symbol_bytes,
             b"\x0154=",
             p.side,
             b"\x0138=",
@@ -851,7 +851,7 @@ class OrderBook:
                         + b"\x0111="
                         + c.child_id
                         + b"-X\x0155="
-                        + p.inst.symbol.encode()
+                        + p.inst.symbol_bytes
                         + b"\x0154="
                         + p.side
                         + b"\x0138="
@@ -1237,7 +1237,7 @@ class OrderBook:
         """DontKnowTrade (35=Q) to an LP for an execution we cannot accept."""
         if c is not None:
             lp, order_id = c.lp, c.lp_order_id or b"NONE"
-            symbol, side, inst = c.parent.inst.symbol.encode(), c.parent.side, c.parent.inst
+            symbol, side, inst = c.parent.inst.symbol_bytes, c.parent.side, c.parent.inst
         qty_b = inst.fmt_qty(qty) if inst else b"%d" % qty
         px_b = inst.fmt_price(price) if inst else b"%d" % price
         return Out(
@@ -1332,7 +1332,7 @@ class OrderBook:
                 b"11="
                 + c.child_id
                 + b"\x0155="
-                + c.parent.inst.symbol.encode()
+                + c.parent.inst.symbol_bytes
                 + b"\x0154="
                 + c.parent.side
                 + b"\x01790="

@@ -31,11 +31,25 @@ def utc_timestamp(now: float, precision: int = 3) -> bytes:
 
 
 _day_cache: dict[bytes, int] = {}
+_last_second = b""  # "YYYYMMDD-HH:MM:SS" of the last timestamp parsed, and its value
+_last_second_value = 0
 
 
 def parse_utc_timestamp(value: bytes) -> float | None:
-    """Seconds since the epoch for a FIX UTCTimestamp, or None when it is malformed."""
+    """Seconds since the epoch for a FIX UTCTimestamp, or None when it is malformed.
+
+    Messages arrive in time order: one whose second is the last one's only parses its
+    fraction.
+    """
+    global _last_second, _last_second_value
     n = len(value)
+    if value[:17] == _last_second:
+        if n == 17:
+            return float(_last_second_value)
+        digits = value[18:]
+        if value[17:18] != b"." or n - 18 not in (3, 6, 9) or not digits.isdigit():
+            return None
+        return _last_second_value + int(digits) / _FRAC_SCALE[n - 18]
     if n < 17 or value[8:9] != b"-" or value[11:12] != b":" or value[14:15] != b":":
         return None
     day = value[:8]
@@ -59,9 +73,14 @@ def parse_utc_timestamp(value: bytes) -> float | None:
     h, m, s = int(hh), int(mm), int(ss)
     if h > 23 or m > 59 or s > 60:
         return None
+    second = base + h * 3600 + m * 60 + s
     frac = 0.0
     if n > 17:
         if value[17:18] != b"." or n - 18 not in (3, 6, 9) or not value[18:].isdigit():
             return None
-        frac = int(value[18:]) / (10 ** (n - 18))
-    return base + h * 3600 + m * 60 + s + frac
+        frac = int(value[18:]) / _FRAC_SCALE[n - 18]
+    _last_second, _last_second_value = value[:17], second
+    return second + frac
+
+
+_FRAC_SCALE = {3: 1000, 6: 1_000_000, 9: 1_000_000_000}
