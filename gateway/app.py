@@ -13,6 +13,7 @@ import asyncio
 import contextlib
 import gc
 import logging
+import math
 import os
 import signal
 import time
@@ -30,7 +31,7 @@ from gateway.lps import LpHandler
 from gateway.marketdata import MarketData, build_market_data_request
 from gateway.metrics import PATH_NONE, PATH_ORDER, PATH_REPORT, Telemetry
 from gateway.oms import OmsHandler
-from gateway.orders import C_PENDING_NEW, CHILD_TERMINAL, ChildOrder, ChildPlan, OrderBook, Out, ParentOrder
+from gateway.orders import CHILD_TERMINAL, ChildOrder, ChildPlan, OrderBook, Out, ParentOrder
 from gateway.recovery import GatewayJournal
 from gateway.risk import RiskEngine, parse_risk_settings
 from gateway.router import ScorecardRouter, ScorecardRouterSettings, StaticRouter
@@ -39,6 +40,8 @@ from gateway.sessions.session import NotLoggedOn, Session, SessionEvent
 from gateway.sessions.transport import BaseApplication, Engine
 
 logger = logging.getLogger("fixgw.app")
+
+MARKOUT_TICK_S = 0.05  # markouts mature on a tick this coarse (see _schedule_markouts)
 
 
 class AppConfigError(ValueError):
@@ -170,8 +173,10 @@ class GatewayApplication(BaseApplication):
         )
         self.lps = LpHandler(self.book, marketdata=self.marketdata, on_child_event=self._child_event)
         self.book.child_observer = self._observe_child
+        self._wire_rerouting()
         self.engine = Engine(self)
-        # benchmarks only (FIXGW_LATENCY_FILE): bytes in -> answer handed to a session
+        # benchmarks only (FIXGW_LATENCY_FILE): the internal-latency histograms of the telemetry
+        # (below) also kept at a fine resolution, with a reset/dump channel on stdin
         self.latency = LatencyRecorder.from_env(
             lambda: {"parents": len(self.book.parents), "open_parents": len(self.book.open_parents)}
         )
@@ -192,8 +197,10 @@ class GatewayApplication(BaseApplication):
         self.counts: dict[str, int] = {}
         self._markout_timer: asyncio.TimerHandle | None = None
         self._markout_due: float | None = None
+        self._markout_fired = 0.0
         # metrics: histograms and counters the order path records; the rest is read at scrape time
         self.telemetry = Telemetry(self.lp_names, list(self.sessions_by_name))
+        self.telemetry.fine = self.latency
         self.router.on_decision = self.telemetry.decided
         self.http: Any = None  # the console and /metrics (gateway.console), when HttpPort is set
         if settings.http_port is not None:
@@ -278,7 +285,7 @@ class GatewayApplication(BaseApplication):
                     build_market_data_request(f"MD-{name}-{symbol}-{int(now)}", [symbol]),
                 )
             )
-        out += self.book.route_idle(now)
+        out += self._lps_back(now, name)
         self.dispatch(out, now)
 
     def on_logout(self, session: Session, now: float) -> None:
@@ -294,8 +301,6 @@ class GatewayApplication(BaseApplication):
         role, name = self._role[id(session)]
         if self.journal is not None:
             self.journal.received(role, name, session, msg, now)
-        if self.latency is not None:
-            self.latency.arm(role == "oms", self.engine.input_ns)
         tel = self.telemetry
         try:
             if role == "oms":
@@ -359,13 +364,11 @@ class GatewayApplication(BaseApplication):
                 seq = session.send(item.msg_type, item.body, now, offline_ok=True)
                 if self.journal is not None:
                     self.journal.sent("oms", item, session, seq, now)
-                if self.latency is not None:
-                    self.latency.to_oms()
                 if self.telemetry.path == PATH_REPORT:
                     self.telemetry.report_out()
                 continue
             session = self.lp_sessions.get(item.dest)
-            child = self._child_of(item) if item.msg_type == MsgType.NEW_ORDER_SINGLE else None
+            child = item.child
             if self.journal is not None and child is not None:
                 self.journal.touch(child.parent)
             if session is None or not session.logged_on:
@@ -381,8 +384,6 @@ class GatewayApplication(BaseApplication):
             if self.journal is not None:
                 self.journal.sent("lp", item, session, seq, now, child)
             if child is not None:
-                if self.latency is not None:
-                    self.latency.to_lp()
                 tel = self.telemetry
                 if tel.path == PATH_ORDER:
                     tel.order_out()
@@ -408,9 +409,14 @@ class GatewayApplication(BaseApplication):
                 )
 
     def _schedule_markouts(self) -> None:
-        """One loop timer, set for the earliest markout still to mature."""
+        """One loop timer for the markouts still to mature, firing at most every MARKOUT_TICK_S.
+
+        A fill's markouts are due at exact horizons, but a timer per maturity (three per fill)
+        cost more than the rest of the order at 1,000 orders/s; maturing what is due on a
+        coarse tick scores a markout at most MARKOUT_TICK_S late (against the mid then).
+        """
         due = self.scorecard.next_markout()
-        if due is None or (self._markout_due is not None and self._markout_due <= due):
+        if due is None or (self._markout_due is not None and self._markout_due <= due + MARKOUT_TICK_S):
             return
         try:
             loop = asyncio.get_running_loop()
@@ -418,13 +424,15 @@ class GatewayApplication(BaseApplication):
             return  # driven without a loop (tests): mature() is called by hand
         if self._markout_timer is not None:
             self._markout_timer.cancel()
-        self._markout_due = due
-        self._markout_timer = loop.call_later(max(0.0, due - time.time()), self._mature_markouts)
+        now = time.time()
+        delay = max(0.0, due - now, self._markout_fired + MARKOUT_TICK_S - now)
+        self._markout_due = now + delay
+        self._markout_timer = loop.call_later(delay, self._mature_markouts)
 
     def _mature_markouts(self) -> None:
         self._markout_timer = None
         self._markout_due = None
-        now = time.time()
+        now = self._markout_fired = time.time()
         self.scorecard.mature(now, lambda symbol: self.mid_price(symbol, now))
         self._schedule_markouts()
 
@@ -434,11 +442,6 @@ class GatewayApplication(BaseApplication):
         if q is None:
             return None
         return q.ask_size if is_buy else q.bid_size
-
-    def _child_of(self, item: Out) -> ChildOrder | None:
-        body = item.body
-        end = body.find(b"\x01")
-        return self.book.child(body[3:end]) if body.startswith(b"11=") else None
 
     def _observe_child(self, child: ChildOrder, now: float) -> None:
         """The book's child observer: fills and ends reach the scorecard, telemetry and risk
@@ -543,6 +546,11 @@ class GatewayApplication(BaseApplication):
             scope = ("session", self.session_names.get(scope[1], scope[1]))
         self.risk.set_kill(scope, engaged, reason)
         if not engaged:
+            # an LP back for the router: what waited for one is routed now, not at the next tick
+            back = self._lps_back(now)
+            if back:
+                self.dispatch(back, now)
+                self.engine.flush()
             return
         out: list[Out] = []
         for p in list(self.book.open_parents.values()):
@@ -552,22 +560,119 @@ class GatewayApplication(BaseApplication):
         self.engine.flush()
 
     def on_timer(self, now: float) -> None:
-        if self.latency is not None:
-            self.latency.disarm()  # what a timer sends is not an answer to the last input
-        out = self.book.route_idle(now)
-        for child in list(self.book.children.values()):
-            if (
-                child.state == C_PENDING_NEW
-                and now - child.sent_at > self.child_timeout
-                and (child.status_asked is None or now - child.status_asked > self.child_timeout)
-                and self.available(child.lp)
-            ):
-                out.append(self.book.status_request_for(child, now))
+        out = self._reroute(now)
+        out += self.book.ask_silent_children(now, self.child_timeout, self.available)
         if out:
             self.dispatch(out, now)
             self.engine.flush()
         if self.journal is not None:
             self.journal.tick(now)  # commits what a quiet loop buffered; scorecard snapshots
+
+    # --- re-routing idle parents -----------------------------------------------------------------
+    # A parent with quantity left and nothing working ("idle", gateway.orders) is routed again
+    # when something that could change the router's answer happens, never by a scan of every
+    # open order: a quote that reaches its limit (MarketData.on_change, and the timer for quotes
+    # that age out), an LP logging on or coming back (enabled, kill switch released), and for
+    # other reasons (LPs came back empty, attempts used up, risk) the book's retry set, swept
+    # by the timer with a growing delay and at once when a risk limit frees up.
+    #
+    # What prices allow is kept per symbol as two thresholds over the router's LPs that are
+    # available: a buy limit at or above the lowest ask, or a sell limit at or below the
+    # highest bid, passes some LP's quote; an LP without a live quote lets any limit pass (as
+    # in router.quote_allows). A quote update routes only the limits between the thresholds
+    # before and after: O(log n) plus the orders routed.
+
+    def _wire_rerouting(self) -> None:
+        self._reach_by_symbol: dict[str, tuple[float, float]] = {}  # symbol -> (ask, bid)
+        self._lps_up: frozenset[str] = frozenset()
+        self._open_notional_seen: dict[str, float] = {}
+        self.book.marketable = self._marketable
+        self.marketdata.on_change = self._on_quotes
+
+    def _router_lps(self) -> list[str]:
+        router = self.router
+        return router.priority if isinstance(router, StaticRouter) else router.lps
+
+    def _reach(self, symbol: str, now: float) -> tuple[float, float]:
+        """(lowest ask, highest bid) over the available LPs' live quotes, for limit checks:
+        -inf / +inf when an available LP has no quote on that side, +inf / -inf with no LP."""
+        ask = math.inf
+        bid = -math.inf
+        for lp in self._router_lps():
+            if not self.available(lp):
+                continue
+            q = self.marketdata.lp_quote(lp, symbol, now)
+            if q is None or q.ask is None:
+                ask = -math.inf
+            elif q.ask < ask:
+                ask = q.ask
+            if q is None or q.bid is None:
+                bid = math.inf
+            elif q.bid > bid:
+                bid = q.bid
+        return ask, bid
+
+    def _marketable(self, parent: ParentOrder, now: float) -> bool:
+        """The book's question about a parent it could not route: would prices let it go?"""
+        if parent.price is None:
+            return any(self.available(lp) for lp in self._router_lps())
+        reach = self._reach_by_symbol.get(parent.symbol)
+        if reach is None:
+            reach = self._reach_by_symbol[parent.symbol] = self._reach(parent.symbol, now)
+        return parent.price >= reach[0] if parent.is_buy else parent.price <= reach[1]
+
+    def _requote(self, symbol: str, now: float) -> list[Out]:
+        """Route the idle parents of ``symbol`` that its quotes now reach and did not before."""
+        ask, bid = self._reach(symbol, now)
+        before_ask, before_bid = self._reach_by_symbol.get(symbol, (math.inf, -math.inf))
+        self._reach_by_symbol[symbol] = (ask, bid)  # before routing: a parent that fails is judged by it
+        out: list[Out] = []
+        if ask < before_ask:
+            out += self.book.route_reached(symbol, True, ask, before_ask, now)
+        if bid > before_bid:
+            out += self.book.route_reached(symbol, False, bid, before_bid, now)
+        return out
+
+    def _on_quotes(self, symbol: str, now: float) -> None:
+        """MarketData.on_change: a quote update of ``symbol`` (O(1) when no order waits on it)."""
+        if not self.book.has_idle(symbol):
+            return
+        out = self._requote(symbol, now)
+        if out:
+            self.dispatch(out, now)
+
+    def _lps_back(self, now: float, logged_on: str = "") -> list[Out]:
+        """When an LP logged on or came back (enabled, kill switch released), every idle
+        parent is tried (rare; O(idle parents), as it was at a logon)."""
+        up = frozenset(lp for lp in self._router_lps() if self.available(lp))
+        back = up - self._lps_up
+        self._lps_up = up
+        if not back and logged_on not in up:
+            return []
+        self._reach_by_symbol.clear()  # judged afresh by the parents that still cannot go
+        return self.book.route_idle(now)
+
+    def _reroute(self, now: float) -> list[Out]:
+        """The timer's share: LPs enabled meanwhile (console), quotes that aged out, due retries.
+        O(LPs x symbols with idle parents + retries due), whatever the number of open orders."""
+        out = self._lps_back(now)
+        if out:
+            return out
+        out = []
+        idle = self.book.idle_symbols()
+        for symbol in idle:
+            out += self._requote(symbol, now)
+        if len(self._reach_by_symbol) > len(idle):
+            for symbol in set(self._reach_by_symbol).difference(idle):
+                del self._reach_by_symbol[symbol]
+        freed = False
+        if self.book.retry_pending():
+            # a child ended somewhere (open notional went down): parents refused for risk may go
+            seen = self._open_notional_seen
+            self._open_notional_seen = notionals = self.risk.open_notionals()
+            freed = any(v < seen.get(lp, 0.0) for lp, v in notionals.items())
+        out += self.book.route_due(now, everything=freed)
+        return out
 
     async def _timer_loop(self) -> None:
         while True:

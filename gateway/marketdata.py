@@ -183,8 +183,12 @@ class Book:
         b = self.bid_top
         a = self.ask_top
         return _quote(
-            None if b is None else b[0], None if b is None else b[1], self.lp if b else None,
-            None if a is None else a[0], None if a is None else a[1], self.lp if a else None,
+            None if b is None else b[0],
+            None if b is None else b[1],
+            self.lp if b else None,
+            None if a is None else a[0],
+            None if a is None else a[1],
+            self.lp if a else None,
         )
 
     def trim(self, max_levels: int) -> None:
@@ -197,8 +201,12 @@ class Book:
 
 
 def _quote(
-    bid: int | None, bid_size: int | None, bid_lp: str | None,
-    ask: int | None, ask_size: int | None, ask_lp: str | None,
+    bid: int | None,
+    bid_size: int | None,
+    bid_lp: str | None,
+    ask: int | None,
+    ask_size: int | None,
+    ask_lp: str | None,
 ) -> Quote:
     crossed = bid is not None and ask is not None and bid >= ask
     return Quote(bid, bid_size, bid_lp, ask, ask_size, ask_lp, crossed)
@@ -253,6 +261,9 @@ class MarketData:
         self._symbols: dict[str, _Symbol] = {}
         self._by_lp: dict[str, dict[str, Book]] = {}
         self._unavailable: set[str] = set()
+        # told (symbol, now) after a quote message changed a book of the symbol, once per
+        # symbol and message: resting orders a new price reaches are routed (gateway.app)
+        self.on_change: Callable[[str, float], None] | None = None
         # counters, read by metrics at scrape time
         self.snapshots = 0
         self.updates = 0
@@ -348,6 +359,8 @@ class MarketData:
         book._refresh_tops()
         self.snapshots += 1
         self.problems += len(problems)
+        if self.on_change is not None:
+            self.on_change(symbol, now)
         return problems
 
     def on_incremental(self, lp: str, updates: Iterable[Update], now: float) -> list[str]:
@@ -397,6 +410,10 @@ class MarketData:
                 book.trim(self.max_levels)
         self.updates += applied
         self.problems += len(problems)
+        on_change = self.on_change
+        if on_change is not None:
+            for symbol in dict.fromkeys(book.symbol for book in touched):
+                on_change(symbol, now)
         return problems
 
     # --- FIX messages ----------------------------------------------------------------

@@ -22,10 +22,14 @@ clock (``now`` is passed in), and calls the router only through the planner it i
 
 from __future__ import annotations
 
+import heapq
+import math
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from decimal import Decimal
 from typing import Final, NamedTuple
+
+from sortedcontainers import SortedDict
 
 from gateway.fix.enums import CxlRejReason, ExecType, OrdStatus, TimeInForce
 from gateway.fix.tags import MsgType
@@ -126,6 +130,14 @@ C_REJECTED: Final = "rejected"
 C_EXPIRED: Final = "expired"
 CHILD_TERMINAL: Final = frozenset({C_FILLED, C_CANCELED, C_REJECTED, C_EXPIRED})
 
+# --- idle parents -----------------------------------------------------------------------
+#: A parent that is marketable but could not be routed (LPs came back empty, attempts used
+#: up, a risk limit) is tried again after RETRY_FIRST seconds, then after twice as long each
+#: time, up to RETRY_MAX; at most RETRY_BATCH such retries per sweep.
+RETRY_FIRST: Final = 1.0
+RETRY_MAX: Final = 10.0
+RETRY_BATCH: Final = 1000
+
 
 class Out(NamedTuple):
     """A message to send: to an OMS session (``"oms"``) or an LP (``"lp"``)."""
@@ -134,6 +146,7 @@ class Out(NamedTuple):
     dest: str
     msg_type: bytes
     body: bytes
+    child: ChildOrder | None = None  # the child order a NewOrderSingle to an LP opens
 
 
 class ChildPlan(NamedTuple):
@@ -283,6 +296,21 @@ class OrderBook:
         self.open_parents: dict[bytes, ParentOrder] = {}
         # NewOrderSingles refused at entry: (Symbol, Side, OrderQty, OrdType, Text) by ClOrdID
         self.rejected: dict[tuple[str, bytes], tuple[bytes, bytes, bytes, bytes, str]] = {}
+        # Idle parents (live, nothing working, quantity left): re-routing looks at these only,
+        # and only when something that could change the router's answer happens (the
+        # application wires the triggers), never at every open order. Limit parents by
+        # symbol, then (sells, buys), then price -> {OrderID: parent}; market parents apart.
+        self._idle_limits: dict[str, tuple[SortedDict, SortedDict]] = {}
+        self._idle_market: dict[bytes, ParentOrder] = {}
+        # whether a parent that could not be routed would be routed now if nothing but
+        # prices mattered (the application's quotes and LPs): True sends it to the retry set,
+        # False leaves it to wait for a quote that reaches its limit. None: always retried
+        self.marketable: Callable[[ParentOrder, float], bool] | None = None
+        # the retry set: (due, OrderID) and OrderID -> (due, tries, cum_qty at the last try)
+        self._retry_heap: list[tuple[float, bytes]] = []
+        self._retry: dict[bytes, tuple[float, int, int]] = {}
+        # children that may still be PendingNew, by when they were sent or last asked about
+        self._silent: list[tuple[float, bytes, ChildOrder]] = []
 
     # --- ids --------------------------------------------------------------------------
     def _id(self, kind: bytes) -> bytes:
@@ -563,6 +591,10 @@ class OrderBook:
                 if p.text and not p.cancel_reason:
                     text += f" ({p.text})"  # why the router passed over each LP
                 self._finish(p, CANCELED, now, out, text=text)
+        if p.state in _LIVE and p.working_qty == 0 and p.cum_qty < p.qty:
+            self._rest(p, now)  # nothing works for it: idle until something changes
+        else:
+            self._unindex(p)
 
     def _send_child(
         self, p: ParentOrder, lp: str, qty: int, price: int | None, tif: bytes, now: float
@@ -571,6 +603,7 @@ class OrderBook:
         p.children.append(child)
         p.working_qty += qty
         self.children[child.child_id] = child
+        heapq.heappush(self._silent, (now, child.child_id, child))
         self._count("children_sent")
         inst = p.inst
         parts = [
@@ -588,16 +621,170 @@ class OrderBook:
         else:
             parts += [b"\x0140=2\x0144=", inst.fmt_price(price)]
         parts += [b"\x0159=", tif, b"\x0160=", self._ts(now), b"\x01"]
-        return Out("lp", lp, MsgType.NEW_ORDER_SINGLE, b"".join(parts))
+        return Out("lp", lp, MsgType.NEW_ORDER_SINGLE, b"".join(parts), child)
+
+    # --- idle parents: what re-routing looks at --------------------------------------------
+    def _index(self, p: ParentOrder) -> None:
+        if p.price is None:
+            self._idle_market[p.order_id] = p
+            return
+        sides = self._idle_limits.get(p.inst.symbol)
+        if sides is None:
+            sides = self._idle_limits[p.inst.symbol] = (SortedDict(), SortedDict())
+        levels = sides[p.is_buy]
+        level = levels.get(p.price)
+        if level is None:
+            level = levels[p.price] = {}
+        level[p.order_id] = p
+
+    def _unindex(self, p: ParentOrder) -> None:
+        """Out of the index (found by its current price: a replace unindexes it first)."""
+        if p.price is None:
+            if self._idle_market:
+                self._idle_market.pop(p.order_id, None)
+            return
+        sides = self._idle_limits.get(p.inst.symbol)
+        if sides is None:
+            return
+        levels = sides[p.is_buy]
+        level = levels.get(p.price)
+        if level is not None and level.pop(p.order_id, None) is not None and not level:
+            del levels[p.price]
+
+    def _rest(self, p: ParentOrder, now: float) -> None:
+        """``p`` could not be routed: index it, and retry it later unless it waits for a price."""
+        self._index(p)
+        oid = p.order_id
+        rec = self._retry.get(oid)
+        if self.marketable is None or self.marketable(p, now):
+            if rec is not None and rec[0] != math.inf:
+                return  # a retry is already due
+            tries = rec[1] if rec is not None and rec[2] == p.cum_qty else 0  # a fill starts over
+            due = now + min(RETRY_FIRST * 2.0 ** min(tries, 16), RETRY_MAX)
+            self._retry[oid] = (due, tries + 1, p.cum_qty)
+            heapq.heappush(self._retry_heap, (due, oid))
+        elif rec is not None and rec[0] != math.inf:
+            self._retry[oid] = (math.inf, rec[1], rec[2])  # now it waits for a quote
+
+    def _wake(self, p: ParentOrder, now: float, out: list[Out]) -> None:
+        """Route an idle parent afresh: every LP may be tried again."""
+        if p.state in _LIVE and p.working_qty == 0 and p.cum_qty < p.qty:
+            p.attempts = 0
+            p.route_epoch = len(p.children)
+            self._route(p, now, out)  # indexes it again if it still cannot go
+        else:
+            self._unindex(p)
+
+    def _idle_parents(self) -> list[ParentOrder]:
+        parents = list(self._idle_market.values())
+        for sides in self._idle_limits.values():
+            for levels in sides:
+                for level in levels.values():
+                    parents.extend(level.values())
+        # in order of arrival, as before (OrderIDs are numbered: shorter ones first)
+        parents.sort(key=lambda p: (p.created, len(p.order_id), p.order_id))
+        return parents
+
+    def idle_count(self) -> int:
+        return len(self._idle_market) + sum(
+            len(level)
+            for sides in self._idle_limits.values()
+            for levels in sides
+            for level in levels.values()
+        )
+
+    def has_idle(self, symbol: str) -> bool:
+        """Whether limit parents of ``symbol`` wait (O(1): asked on every quote update)."""
+        sides = self._idle_limits.get(symbol)
+        return sides is not None and bool(sides[0] or sides[1])
+
+    def idle_symbols(self) -> list[str]:
+        return [symbol for symbol, (sells, buys) in self._idle_limits.items() if sells or buys]
+
+    def retry_pending(self) -> int:
+        return len(self._retry_heap)
 
     def route_idle(self, now: float) -> list[Out]:
-        """Give working DAY parents with unrouted quantity another chance (call from a timer)."""
+        """Give every idle parent another chance: an LP logged on, was enabled, a kill switch
+        was released (O(idle parents): for those rare events, never on a timer)."""
         out: list[Out] = []
-        for p in list(self.open_parents.values()):
-            if p.state in _LIVE and p.available_qty > 0 and p.working_qty == 0:
-                p.attempts = 0
-                p.route_epoch = len(p.children)
-                self._route(p, now, out)
+        for p in self._idle_parents():
+            self._wake(p, now, out)
+        return out
+
+    def route_reached(self, symbol: str, is_buy: bool, reach: float, before: float, now: float) -> list[Out]:
+        """Route the idle limit parents of one side of ``symbol`` that prices at ``reach``
+        make marketable and prices at ``before`` did not: buys limited at or above a best ask
+        of ``reach`` but below ``before``; sells at or below a best bid of ``reach`` but above
+        ``before`` (either may be infinite). O(log n) plus the parents routed; the most
+        aggressive limits go first, and at one price the parents that have waited longest.
+        """
+        out: list[Out] = []
+        sides = self._idle_limits.get(symbol)
+        if sides is None:
+            return out
+        levels = sides[is_buy]
+        if not levels:
+            return out
+        if is_buy:
+            if reach >= before:
+                return out
+            prices = list(levels.irange(reach, before, (True, False), reverse=True))
+        else:
+            if reach <= before:
+                return out
+            prices = list(levels.irange(before, reach, (False, True)))
+        for price in prices:
+            level = levels.get(price)
+            if level:
+                for p in list(level.values()):
+                    self._wake(p, now, out)
+        return out
+
+    def route_due(self, now: float, *, everything: bool = False, limit: int = RETRY_BATCH) -> list[Out]:
+        """Retry the parents of the retry set that are due (or all of them: a risk limit freed
+        up), at most ``limit``; one that now waits for a price is left to the quotes."""
+        out: list[Out] = []
+        heap = self._retry_heap
+        retry = self._retry
+        horizon = math.inf if everything else now
+        due_now: list[ParentOrder] = []
+        while heap and heap[0][0] <= horizon and len(due_now) < limit:
+            due, oid = heapq.heappop(heap)
+            rec = retry.get(oid)
+            if rec is None or rec[0] != due:
+                continue  # rescheduled or done since
+            retry[oid] = (math.inf, rec[1], rec[2])
+            p = self.parents.get(oid)
+            if p is not None:
+                due_now.append(p)
+        marketable = self.marketable
+        for p in due_now:
+            if marketable is not None and p.state in _LIVE and not marketable(p, now):
+                continue  # still indexed: a quote that reaches its limit routes it
+            self._wake(p, now, out)
+        return out
+
+    def ask_silent_children(self, now: float, timeout: float, can_ask: Callable[[str], bool]) -> list[Out]:
+        """OrderStatusRequests for children still PendingNew ``timeout`` seconds after they
+        were sent or last asked about, at LPs ``can_ask`` accepts (O(log n) per child due)."""
+        out: list[Out] = []
+        heap = self._silent
+        later: list[tuple[float, bytes, ChildOrder]] = []
+        while heap and heap[0][0] + timeout < now:
+            _since, cid, c = heapq.heappop(heap)
+            if c.state != C_PENDING_NEW:
+                continue
+            last = c.sent_at if c.status_asked is None else max(c.sent_at, c.status_asked)
+            if not last + timeout < now:
+                later.append((last, cid, c))  # asked about meanwhile
+            elif can_ask(c.lp):
+                out.append(self.status_request_for(c, now))
+                later.append((now, cid, c))
+            else:
+                later.append((last, cid, c))  # asked as soon as its LP is there
+        for entry in later:
+            heapq.heappush(heap, entry)
         return out
 
     # --- dispatch through the table -------------------------------------------------------
@@ -818,6 +1005,8 @@ class OrderBook:
 
     def _apply_replace(self, p: ParentOrder, now: float, out: list[Out]) -> None:
         assert p.pending_cl_ord_id is not None and p.pending_qty is not None
+        self._unindex(p)  # indexed at its old price; new terms, a fresh retry count
+        self._retry.pop(p.order_id, None)
         orig = p.cl_ord_id
         p.orig_cl_ord_id = orig
         p.cl_ord_id = p.pending_cl_ord_id
@@ -928,6 +1117,8 @@ class OrderBook:
             state = FILLED
         p.state = state
         self.open_parents.pop(p.order_id, None)
+        self._unindex(p)
+        self._retry.pop(p.order_id, None)
         self._count(f"parents_{state}")
         if state != FILLED:
             out.append(self._report(p, exec_type, now, orig_cl_ord_id=orig, text=text))
@@ -1011,6 +1202,8 @@ class OrderBook:
         if p.cum_qty >= p.qty:
             p.state = FILLED
             self.open_parents.pop(p.order_id, None)
+            self._unindex(p)  # a late fill of an earlier child may fill an idle parent
+            self._retry.pop(p.order_id, None)
             self._count("parents_filled")
             out.append(self._report(p, ExecType.TRADE, now, last_qty=qty, last_px=price, exec_id=exec_id))
             self._too_late_for_pending(p, out, "too late: order is filled")
@@ -1204,6 +1397,8 @@ class OrderBook:
         elif p.state in _LIVE and p.cum_qty >= p.qty:
             p.state = FILLED
             self.open_parents.pop(p.order_id, None)
+            self._unindex(p)
+            self._retry.pop(p.order_id, None)
         out.append(
             self._report(
                 p,
@@ -1301,11 +1496,17 @@ class OrderBook:
                     self.by_cl_ord_id[(p.session, cl)] = p
             if p.state not in TERMINAL:
                 self.open_parents[p.order_id] = p
+                if p.state in _LIVE and p.working_qty == 0 and p.cum_qty < p.qty:
+                    self._index(p)
+                    self._retry[p.order_id] = (-math.inf, 0, p.cum_qty)  # tried at the first sweep
+                    heapq.heappush(self._retry_heap, (-math.inf, p.order_id))
             count("parents_accepted")
             if p.state in TERMINAL:
                 count(f"parents_{p.state}")
             for c in p.children:
                 self.children[c.child_id] = c
+                if c.state == C_PENDING_NEW:
+                    heapq.heappush(self._silent, (c.sent_at, c.child_id, c))
                 count("children_sent")
                 if c.state in (C_CANCELED, C_REJECTED, C_EXPIRED):
                     count(f"children_{c.state}")
