@@ -1,12 +1,13 @@
 """Internal latency of the gateway, for benchmarks: bytes in -> the answer handed to a session.
 
-Two histograms, fed by three calls from ``GatewayApplication`` (``arm`` when a message
-arrives, ``to_lp`` / ``to_oms`` when something is handed to a session, ``disarm``):
+The same two measurements as the Prometheus histograms of ``gateway.metrics.Telemetry``
+(which records into this recorder too, when there is one: ``Telemetry.fine``), kept at a
+resolution fine enough for percentiles, with a channel for a harness to reset and read them:
 
-- ``order``: an OMS message's bytes arrived (``Engine.input_ns``) -> its first child
+- ``order``: an OMS NewOrderSingle's bytes arrived (``Engine.input_ns``) -> its first child
   NewOrderSingle handed to an LP session;
-- ``report``: an LP message's bytes arrived -> the first message it caused handed to the
-  OMS session (the parent's ExecutionReport).
+- ``report``: an LP ExecutionReport's bytes arrived -> the first message it caused handed
+  to the OMS session (the parent's ExecutionReport).
 
 It also times the cyclic garbage collector's pauses (``gc.callbacks``), which land on
 whatever the order path was doing when a collection started.
@@ -113,17 +114,11 @@ class LogHistogram:
 class LatencyRecorder:
     """The gateway's internal-latency histograms and their dump channel (see the module doc)."""
 
-    _IDLE: Final = 0
-    _FROM_OMS: Final = 1
-    _FROM_LP: Final = 2
-
     def __init__(self, path: str | Path, describe: Callable[[], dict[str, Any]] | None = None) -> None:
         self.path = Path(path)
         self.describe = describe
         self.order = LogHistogram()
         self.report = LogHistogram()
-        self._armed = self._IDLE
-        self._since = 0
         self._reset_at = time.time()
         # the cyclic garbage collector's pauses: a large share of the tail on a big heap
         self.gc_pauses = LogHistogram()  # wall clock: what the order path waited
@@ -147,27 +142,6 @@ class LatencyRecorder:
     def from_env(cls, describe: Callable[[], dict[str, Any]] | None = None) -> LatencyRecorder | None:
         path = os.environ.get(ENV_FILE)
         return cls(path, describe) if path else None
-
-    # --- the order path -------------------------------------------------------------------
-    def arm(self, from_oms: bool, input_ns: int) -> None:
-        """A message arrived whose bytes came in at ``input_ns`` (perf_counter_ns)."""
-        self._armed = self._FROM_OMS if from_oms else self._FROM_LP
-        self._since = input_ns
-
-    def disarm(self) -> None:
-        self._armed = self._IDLE
-
-    def to_lp(self) -> None:
-        """A child NewOrderSingle was handed to an LP session."""
-        if self._armed == self._FROM_OMS:
-            self.order.record(time.perf_counter_ns() - self._since)
-            self._armed = self._IDLE
-
-    def to_oms(self) -> None:
-        """A message was handed to an OMS session."""
-        if self._armed == self._FROM_LP:
-            self.report.record(time.perf_counter_ns() - self._since)
-            self._armed = self._IDLE
 
     # --- reading ---------------------------------------------------------------------------
     def reset(self) -> None:

@@ -41,6 +41,7 @@ from gateway.risk import RULES
 
 if TYPE_CHECKING:
     from gateway.app import GatewayApplication
+    from gateway.latency import LatencyRecorder
     from gateway.router import Decision
 
 __all__ = [
@@ -186,6 +187,8 @@ class Telemetry:
         # the internal-latency path of the message being handled, and when its bytes arrived
         self.path = PATH_NONE
         self.t0_ns = 0
+        # benchmarks: the same two latencies at a fine resolution (gateway.latency), or None
+        self.fine: LatencyRecorder | None = None
 
     # --- internal latency --------------------------------------------------------------
     def begin(self, path: int, t0_ns: int) -> None:
@@ -194,12 +197,18 @@ class Telemetry:
 
     def order_out(self) -> None:
         """The first child of the OMS order being handled was handed to its LP session."""
-        self._order_hist.observe_ns(time.perf_counter_ns() - self.t0_ns)
+        ns = time.perf_counter_ns() - self.t0_ns
+        self._order_hist.observe_ns(ns)
+        if self.fine is not None:
+            self.fine.order.record(ns)
         self.path = PATH_NONE
 
     def report_out(self) -> None:
         """The first report caused by the LP report being handled was handed to the OMS session."""
-        self._report_hist.observe_ns(time.perf_counter_ns() - self.t0_ns)
+        ns = time.perf_counter_ns() - self.t0_ns
+        self._report_hist.observe_ns(ns)
+        if self.fine is not None:
+            self.fine.report.record(ns)
         self.path = PATH_NONE
 
     # --- child orders ----------------------------------------------------------------------

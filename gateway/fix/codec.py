@@ -201,11 +201,8 @@ class Message:
         return self.get(35, b"") or b""
 
     def _build_index(self) -> dict[int, bytes]:
-        index: dict[int, bytes] = {}
-        setdefault = index.setdefault
-        for tag, value in self.fields:
-            setdefault(tag, value)
-        self._index = index
+        # the first occurrence of each tag wins: built from the end, in C
+        index = self._index = dict(reversed(self.fields))
         return index
 
     def get(self, tag: int, default: bytes | None = None) -> bytes | None:

@@ -1,12 +1,14 @@
-"""gateway.latency: bucket arithmetic, percentiles, the arm/record protocol and the dump."""
+"""gateway.latency: bucket arithmetic, percentiles, what Telemetry records into it, the dump."""
 
 from __future__ import annotations
 
 import json
 import random
+import time
 from pathlib import Path
 
 from gateway.latency import LatencyRecorder, LogHistogram
+from gateway.metrics import PATH_ORDER, PATH_REPORT, Telemetry
 
 
 def test_buckets_are_contiguous_and_narrow() -> None:
@@ -56,24 +58,19 @@ def test_empty_and_negative() -> None:
     assert h.min == 0 and h.count == 1
 
 
-def test_recorder_measures_only_answers_to_the_armed_input(tmp_path: Path) -> None:
+def test_recorder_gets_the_telemetry_latencies(tmp_path: Path) -> None:
+    """Telemetry's internal latencies (NewOrderSingle in -> first child out, LP report in ->
+    first OMS report out) reach the fine recorder too, once per message handled."""
     rec = LatencyRecorder(tmp_path / "lat.json", describe=lambda: {"open_parents": 3})
-    rec.to_lp()
-    rec.to_oms()
-    assert rec.order.count == 0 and rec.report.count == 0  # nothing armed
-    rec.arm(True, 0)  # an OMS order: only its first child counts
-    rec.to_oms()
-    rec.to_lp()
-    rec.to_lp()
+    tel = Telemetry(["LP_A"], ["OMS1", "LP_A"])
+    tel.fine = rec
+    tel.begin(PATH_ORDER, time.perf_counter_ns() - 5_000)
+    tel.order_out()
     assert rec.order.count == 1 and rec.report.count == 0
-    rec.arm(False, 0)  # an LP report: the first OMS message counts
-    rec.disarm()
-    rec.to_oms()
-    assert rec.report.count == 0
-    rec.arm(False, 0)
-    rec.to_lp()
-    rec.to_oms()
-    assert rec.report.count == 1
+    assert rec.order.min >= 5_000 and tel.internal["order"].count == 1
+    tel.begin(PATH_REPORT, time.perf_counter_ns())
+    tel.report_out()
+    assert rec.report.count == 1 and tel.internal["report"].count == 1
     rec.dump()
     data = json.loads((tmp_path / "lat.json").read_text())
     assert data["order"]["count"] == 1 and data["report"]["count"] == 1
