@@ -8,17 +8,36 @@ scorecard router plugs into the same ``plan`` seam.
 
 Every decision is a value (``Decision``): inputs, the candidates considered with why
 they were or were not chosen, and the children planned. No I/O, no clock.
+
+Costs (``benchmarks/scorecard.py``): a decision asks the view about each LP once and the
+scorecard for all of them in one pass; what depends only on the LP and the reason (a
+``Candidate`` without a score) is built once per router and shared, since candidates are
+immutable; a parent's earlier children are looked at only when it has some.
 """
 
 from __future__ import annotations
 
 from collections import deque
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
-from typing import Any, Protocol
+from functools import partial
+from typing import Any, Final, NamedTuple, Protocol
 
 from gateway.fix.enums import OrdType, TimeInForce
+from gateway.instruments import Instrument
 from gateway.orders import C_CANCELED, C_REJECTED, CHILD_TERMINAL, ChildPlan, ParentOrder
+
+Quote = tuple[int | None, int | None]
+
+NOT_AVAILABLE: Final = "not available"
+CAME_BACK_EMPTY: Final = "already came back empty for this order"
+QUOTE_THROUGH: Final = "quote through the limit"
+FIRST_IN_PRIORITY: Final = "first in priority"
+LOWER_PRIORITY: Final = "lower priority"
+CHOSEN: Final = "chosen"
+CAME_BACK_SHORT: Final = "came back short for this order"
+LOWER_SCORE: Final = "lower score"
+_NOBODY: Final[frozenset[str]] = frozenset()
 
 
 class LpView(Protocol):
@@ -26,19 +45,41 @@ class LpView(Protocol):
 
     def available(self, lp: str) -> bool: ...
 
-    def quote(self, lp: str, symbol: str, now: float) -> tuple[int | None, int | None] | None: ...
+    def quote(self, lp: str, symbol: str, now: float) -> Quote | None: ...
 
     def child_allowed(
         self, lp: str, parent: ParentOrder, qty: int, price: int | None, now: float
     ) -> str | None: ...
 
 
-@dataclass(slots=True)
-class Candidate:
+class Candidate(NamedTuple):
+    """One LP in a decision: could it be chosen, why (not), and its score (scorecard router).
+
+    Immutable, so that the candidates whose contents depend only on the LP are shared.
+    """
+
     lp: str
     eligible: bool
     why: str = ""
     score: float | None = None
+
+
+#: ``Candidate(*fields)`` without the Python-level ``__new__`` of a NamedTuple (a decision
+#: makes one per eligible LP)
+_candidate: Callable[[tuple[str, bool, str, float | None]], Candidate] = partial(tuple.__new__, Candidate)
+
+
+class _Shared(dict[str, Candidate]):
+    """The candidate of each LP for one fixed reason, built the first time it is needed."""
+
+    def __init__(self, eligible: bool, why: str) -> None:
+        super().__init__()
+        self.eligible = eligible
+        self.why = why
+
+    def __missing__(self, lp: str) -> Candidate:
+        c = self[lp] = Candidate(lp, self.eligible, self.why)
+        return c
 
 
 @dataclass(slots=True)
@@ -67,7 +108,7 @@ def empty_lps(parent: ParentOrder) -> set[str]:
     }
 
 
-def quote_allows(parent: ParentOrder, quote: tuple[int | None, int | None] | None) -> bool:
+def quote_allows(parent: ParentOrder, quote: Quote | None) -> bool:
     """False when the LP's far touch is through the parent's limit (it would not fill)."""
     if quote is None or parent.price is None:
         return True
@@ -77,7 +118,7 @@ def quote_allows(parent: ParentOrder, quote: tuple[int | None, int | None] | Non
     return bid is None or bid >= parent.price
 
 
-def child_price(parent: ParentOrder, quote: tuple[int | None, int | None] | None) -> int | None:
+def child_price(parent: ParentOrder, quote: Quote | None) -> int | None:
     """IOC limit at the parent's limit; for a market parent, the LP's far touch if known."""
     if parent.ord_type == OrdType.LIMIT or parent.price is not None:
         return parent.price
@@ -85,6 +126,12 @@ def child_price(parent: ParentOrder, quote: tuple[int | None, int | None] | None
         return None
     bid, ask = quote
     return ask if parent.is_buy else bid
+
+
+def _child_tif(parent: ParentOrder) -> bytes:
+    if parent.tif == TimeInForce.FILL_OR_KILL:
+        return TimeInForce.FILL_OR_KILL
+    return TimeInForce.IMMEDIATE_OR_CANCEL
 
 
 class StaticRouter:
@@ -95,52 +142,56 @@ class StaticRouter:
         self.view = view
         self.decisions: deque[Decision] = deque(maxlen=keep)
         self.on_decision: Callable[[Decision], None] | None = None
+        self._not_available = _Shared(False, NOT_AVAILABLE)
+        self._came_back_empty = _Shared(False, CAME_BACK_EMPTY)
+        self._quote_through = _Shared(False, QUOTE_THROUGH)
+        self._first = _Shared(True, FIRST_IN_PRIORITY)
+        self._lower = _Shared(True, LOWER_PRIORITY)
 
     def plan(self, parent: ParentOrder, available: int, now: float) -> list[ChildPlan]:
         view = self.view
+        candidates: list[Candidate] = []
+        add = candidates.append
+        children: list[ChildPlan] = []
+        tried = empty_lps(parent) if len(parent.children) > parent.route_epoch else _NOBODY
+        symbol = parent.inst.symbol
+        lps = self.priority
+        for i, lp in enumerate(lps):
+            if not view.available(lp):
+                add(self._not_available[lp])
+                continue
+            if lp in tried:
+                add(self._came_back_empty[lp])
+                continue
+            quote = view.quote(lp, symbol, now)
+            if not quote_allows(parent, quote):
+                add(self._quote_through[lp])
+                continue
+            price = child_price(parent, quote)
+            refusal = view.child_allowed(lp, parent, available, price, now)
+            if refusal:
+                add(Candidate(lp, False, refusal))
+                continue
+            children.append(ChildPlan(lp, available, price, _child_tif(parent)))
+            add(self._first[lp])
+            lower = self._lower
+            candidates += [lower[other] for other in lps[i + 1 :]]
+            break
         decision = Decision(
             parent.order_id.decode(),
-            parent.symbol,
+            symbol,
             now,
             self.name,
             parent.profile,
             available,
             parent.attempts + 1,
+            candidates,
+            children,
         )
-        tried = empty_lps(parent)
-        tif = (
-            TimeInForce.FILL_OR_KILL
-            if parent.tif == TimeInForce.FILL_OR_KILL
-            else TimeInForce.IMMEDIATE_OR_CANCEL
-        )
-        chosen: ChildPlan | None = None
-        for lp in self.priority:
-            if chosen is not None:
-                decision.candidates.append(Candidate(lp, True, "lower priority"))
-                continue
-            if not view.available(lp):
-                decision.candidates.append(Candidate(lp, False, "not available"))
-                continue
-            if lp in tried:
-                decision.candidates.append(Candidate(lp, False, "already came back empty for this order"))
-                continue
-            quote = view.quote(lp, parent.symbol, now)
-            if not quote_allows(parent, quote):
-                decision.candidates.append(Candidate(lp, False, "quote through the limit"))
-                continue
-            price = child_price(parent, quote)
-            refusal = view.child_allowed(lp, parent, available, price, now)
-            if refusal:
-                decision.candidates.append(Candidate(lp, False, refusal))
-                continue
-            chosen = ChildPlan(lp, available, price, tif)
-            decision.candidates.append(Candidate(lp, True, "first in priority"))
-        if chosen is not None:
-            decision.children.append(chosen)
         self.decisions.append(decision)
         if self.on_decision is not None:
             self.on_decision(decision)
-        return decision.children
+        return children
 
 
 @dataclass
@@ -167,6 +218,11 @@ class ScorecardRouter:
       the top ``spray_max_lps`` LPs at once; each gets its displayed quote size when known,
       else a share of the wave weighted by fill rate and latency; no LP gets more than
       ``max_share`` of the parent in one child.
+
+    The scorecard is asked once per decision, for every available LP: the KPI rows the
+    profile weighs and, on the way, each LP's rejection rate on the symbol
+    (``Scorecard.decision_rows``); the composite of the eligible ones follows from their
+    rows (``Scorecard.composite``), the same figures as ``Scorecard.scores``.
     """
 
     name = "scorecard"
@@ -185,73 +241,149 @@ class ScorecardRouter:
         self.settings = settings or ScorecardRouterSettings()
         self.decisions: deque[Decision] = deque(maxlen=keep)
         self.on_decision: Callable[[Decision], None] | None = None
+        self._not_available = _Shared(False, NOT_AVAILABLE)
+        self._quote_through = _Shared(False, QUOTE_THROUGH)
+        # per instrument (by identity): (instrument, slice_factor, slice, TypicalSize as a float)
+        self._sizes: dict[int, tuple[Instrument, float, int, float]] = {}
+
+    def _sized(self, inst: Instrument) -> tuple[int, float]:
+        """The instrument's slice (``_slice``) and TypicalSize as a float, worked out once."""
+        factor = self.settings.slice_factor
+        got = self._sizes.get(id(inst))
+        if got is None or got[0] is not inst or got[1] != factor:
+            got = self._sizes[id(inst)] = (inst, factor, self._slice(inst), float(inst.typical_size))
+        return got[2], got[3]
 
     def plan(self, parent: ParentOrder, available: int, now: float) -> list[ChildPlan]:
         s = self.settings
         view = self.view
         card = self.scorecard
         inst = parent.inst
-        profile = parent.profile if parent.profile in card.settings.profiles else s.default_profile
-        decision = Decision(
-            parent.order_id.decode(), parent.symbol, now, self.name, profile, available, parent.attempts + 1
-        )
-        tif = (
-            TimeInForce.FILL_OR_KILL
-            if parent.tif == TimeInForce.FILL_OR_KILL
-            else TimeInForce.IMMEDIATE_OR_CANCEL
-        )
-        short = _came_back_short(parent)
-        last_short = short[-1] if short else None
-        empty = empty_lps(parent)
+        symbol = inst.symbol
+        profile = parent.profile
+        if profile not in card.settings.profiles:
+            profile = s.default_profile
+        tif = _child_tif(parent)
+        # the parent's children at its current terms: who came back short, who empty
+        short: list[str] = []
+        last_short: str | None = None
+        empty: set[str] | frozenset[str] = _NOBODY
+        if len(parent.children) > parent.route_epoch:
+            short = _came_back_short(parent)
+            if short:
+                last_short = short[-1]
+            empty = empty_lps(parent)
+        slice_qty, typical = self._sized(inst)
+        probe_qty = min(available, slice_qty)
+        limit = parent.price
+        is_buy = parent.side == b"1"
+        fixed_price = parent.ord_type == OrdType.LIMIT or limit is not None
+
+        # the scorecard, once for the available LPs: KPI rows and rejection rates
+        lps = self.lps
+        is_up = view.available
+        up = [is_up(lp) for lp in lps]
+        bucket = card.bucket(available / inst.qty_scale, typical)
+        plan = card.profile_plan(profile)
+        rows: Sequence[list[float] | None]
+        rates: Sequence[float]
+        if all(up):
+            rows, rates = card.decision_rows(lps, symbol, bucket, plan, now)
+        else:  # lined up with the LPs, None for those not available
+            got, got_rates = card.decision_rows(
+                [lp for lp, yes in zip(lps, up, strict=True) if yes], symbol, bucket, plan, now
+            )
+            each, each_rate = iter(got), iter(got_rates)
+            rows = [next(each) if yes else None for yes in up]
+            rates = [next(each_rate) if yes else 0.0 for yes in up]
+
+        # in the LPs' order: who is passed over and why; the rest is eligible
+        candidates: list[Candidate] = []
+        passed = candidates.append
         eligible: list[str] = []
-        quotes: dict[str, tuple[int | None, int | None] | None] = {}
-        for lp in self.lps:
-            why = ""
-            if not view.available(lp):
-                why = "not available"
-            elif card.rejection_rate(lp, parent.symbol, now) > s.max_rejection_rate:
-                why = f"rejection rate over {s.max_rejection_rate:.0%}"
-            else:
-                quote = view.quote(lp, parent.symbol, now)
-                quotes[lp] = quote
-                if not quote_allows(parent, quote):
-                    why = "quote through the limit"
-                else:
-                    refusal = view.child_allowed(
-                        lp, parent, min(available, self._slice(inst)), child_price(parent, quote), now
-                    )
-                    if refusal:
-                        why = refusal
-            if why:
-                decision.candidates.append(Candidate(lp, False, why))
-            else:
-                eligible.append(lp)
-        bucket = card.bucket(inst.qty_to_float(available), float(inst.typical_size))
-        scores = card.scores(eligible, parent.symbol, profile, now, bucket=bucket) if eligible else {}
-        ranked = sorted(eligible, key=lambda lp: (-scores[lp], lp))
+        eligible_rows: list[list[float]] = []
+        prices: dict[str, int | None] = {}
+        max_rate = s.max_rejection_rate
+        quote_of = view.quote
+        allowed = view.child_allowed
+        for lp, row, rate in zip(lps, rows, rates, strict=True):
+            if row is None:
+                passed(self._not_available[lp])
+                continue
+            if rate > max_rate:
+                passed(Candidate(lp, False, f"rejection rate over {max_rate:.0%}"))
+                continue
+            quote = quote_of(lp, symbol, now)
+            price = limit
+            if quote is not None:
+                bid, ask = quote
+                if limit is not None and (
+                    (ask is not None and ask > limit) if is_buy else (bid is not None and bid < limit)
+                ):
+                    passed(self._quote_through[lp])
+                    continue
+                if not fixed_price:
+                    price = ask if is_buy else bid
+            refusal = allowed(lp, parent, probe_qty, price, now)
+            if refusal:
+                passed(Candidate(lp, False, refusal))
+                continue
+            prices[lp] = price
+            eligible.append(lp)
+            eligible_rows.append(row)
+
+        # the eligible LPs, best score first (ties: by name)
+        if len(prices) < len(eligible):  # an LP listed twice is scored once
+            firsts: dict[str, list[float]] = {}
+            for lp, row in zip(eligible, eligible_rows, strict=True):
+                firsts.setdefault(lp, row)
+            scores = dict(zip(firsts, card.composite(plan, list(firsts.values())), strict=True))
+            ranked_scores = [scores[lp] for lp in eligible]
+        else:
+            ranked_scores = card.composite(plan, eligible_rows)
+            scores = dict(zip(eligible, ranked_scores, strict=True))
+        ranking = sorted(zip([-x for x in ranked_scores], eligible, strict=True))
+        ranked = [lp for _, lp in ranking]
         # the remainder of a short child goes to the next best, not back to the same LP
-        preferred = (
-            [lp for lp in ranked if lp != last_short and lp not in empty]
-            or [lp for lp in ranked if lp not in empty]
-            or ranked
-        )
+        if last_short is None and not empty:
+            preferred = ranked
+        else:
+            preferred = (
+                [lp for lp in ranked if lp != last_short and lp not in empty]
+                or [lp for lp in ranked if lp not in empty]
+                or ranked
+            )
         plans: list[ChildPlan] = []
         if preferred:
             if not short:
-                plans = [self._child(parent, preferred[0], min(available, self._slice(inst)), quotes, tif)]
+                plans = [self._child(parent, preferred[0], probe_qty, prices, tif)]
             else:
                 plans = self._spray(
-                    parent, preferred[: max(1, s.spray_max_lps)], available, quotes, tif, scores, now
+                    parent, preferred[: max(1, s.spray_max_lps)], available, prices, tif, scores, now
                 )
         chosen = {p.lp for p in plans}
-        for lp in ranked:
-            why = (
-                "chosen"
-                if lp in chosen
-                else ("came back short for this order" if lp == last_short else "lower score")
+        candidates += [
+            _candidate(
+                (
+                    lp,
+                    True,
+                    CHOSEN if lp in chosen else CAME_BACK_SHORT if lp == last_short else LOWER_SCORE,
+                    -neg,
+                )
             )
-            decision.candidates.append(Candidate(lp, True, why, scores[lp]))
-        decision.children = [p for p in plans if p.qty > 0]
+            for neg, lp in ranking
+        ]
+        decision = Decision(
+            parent.order_id.decode(),
+            symbol,
+            now,
+            self.name,
+            profile,
+            available,
+            parent.attempts + 1,
+            candidates,
+            [p for p in plans if p.qty > 0],
+        )
         self.decisions.append(decision)
         if self.on_decision is not None:
             self.on_decision(decision)
@@ -268,19 +400,19 @@ class ScorecardRouter:
         parent: ParentOrder,
         lp: str,
         qty: int,
-        quotes: dict[str, tuple[int | None, int | None] | None],
+        prices: dict[str, int | None],
         tif: bytes,
     ) -> ChildPlan:
         cap = int(parent.qty * self.settings.max_share) if self.settings.max_share < 1 else parent.qty
         qty = min(qty, max(cap, parent.inst.lot_units))
-        return ChildPlan(lp, qty - qty % parent.inst.lot_units, child_price(parent, quotes.get(lp)), tif)
+        return ChildPlan(lp, qty - qty % parent.inst.lot_units, prices[lp], tif)
 
     def _spray(
         self,
         parent: ParentOrder,
         lps: list[str],
         available: int,
-        quotes: dict[str, tuple[int | None, int | None] | None],
+        prices: dict[str, int | None],
         tif: bytes,
         scores: dict[str, float],
         now: float,
@@ -289,7 +421,7 @@ class ScorecardRouter:
         lot = inst.lot_units
         card = self.scorecard
         sizes = getattr(self.view, "quote_size", None)
-        slice_qty = self._slice(inst)
+        slice_qty = self._sized(inst)[0]
         caps: dict[str, int] = {}
         for lp in lps:
             shown = sizes(lp, parent.symbol, parent.is_buy, now) if sizes is not None else None
@@ -313,17 +445,15 @@ class ScorecardRouter:
             qty -= qty % lot
             if qty <= 0:
                 continue
-            plans.append(ChildPlan(lp, qty, child_price(parent, quotes.get(lp)), tif))
+            plans.append(ChildPlan(lp, qty, prices[lp], tif))
             left -= qty
         if not plans and available > 0:
-            plans.append(self._child(parent, lps[0], min(available, slice_qty), quotes, tif))
+            plans.append(self._child(parent, lps[0], min(available, slice_qty), prices, tif))
         return plans
 
 
 def _came_back_short(parent: ParentOrder) -> list[str]:
     """LPs whose finished children for this parent filled less than they were sent, in order."""
     return [
-        c.lp
-        for c in parent.children[parent.route_epoch :]
-        if c.state in CHILD_TERMINAL and c.cum_qty < c.qty
+        c.lp for c in parent.children[parent.route_epoch :] if c.state in CHILD_TERMINAL and c.cum_qty < c.qty
     ]

@@ -20,8 +20,13 @@ Costs (``benchmarks/scorecard.py``): a child finds its three keys once, when it 
 and its later events update them directly, each event with one pass over the keys; a
 fill pushes one markout, whose next horizon is pushed when it matures. A decision computes
 only the KPIs its profile weighs (and the rejection rate), for all LPs in one pass, from
-the symbol's maps found once. Nothing scans the symbols. The arithmetic is the same, to
-the last bit, as computing every KPI of every key.
+the symbol's maps found once, and gets each LP's rejection rate on the symbol from the same
+pass (``decision_rows``, then ``composite``). Nothing scans the symbols. The arithmetic is
+the same, to the last bit, as computing every KPI of every key.
+
+Nothing is cached from one decision to the next: a score depends on the time of the
+decision (each key's weight n decays to ``now``), not only on the observations, so a
+score kept since the last update would be stale the moment time moves.
 
 Pure and synchronous: no I/O, no clock (time is passed in), no asyncio.
 """
@@ -172,7 +177,7 @@ Keys = tuple[Stats, Stats, Stats]  # LP, (LP, symbol), (LP, symbol, size bucket)
 _NOTHING: Final[dict[str, Stats]] = {}  # a symbol (or bucket) with no figures yet; never written
 
 
-class _Plan(NamedTuple):
+class ProfilePlan(NamedTuple):
     """A profile's weights compiled for ``scores``: KPI indices instead of names."""
 
     pj: tuple[tuple[int, int], ...]  # (place in a row, KPI index): each weighted KPI, the rejection rate
@@ -227,7 +232,7 @@ class Scorecard:
         self._prior = self._prior_vector()
         self._impact_index = _BASE_KPIS + 2 * s.horizons_s.index(s.impact_horizon_s) + 1
         self._index = self._kpi_indices()
-        self._plans: dict[str, tuple[tuple[tuple[str, float], ...], _Plan]] = {}
+        self._plans: dict[str, tuple[tuple[tuple[str, float], ...], ProfilePlan]] = {}
         self._all_kpis = tuple(enumerate(range(self.size)))
 
     # --- settings ---------------------------------------------------------------------------
@@ -249,7 +254,7 @@ class Scorecard:
         index["realized_spread"] = self._impact_index - 1
         return index
 
-    def _compile(self, weights: Mapping[str, float]) -> _Plan:
+    def _compile(self, weights: Mapping[str, float]) -> ProfilePlan:
         idx: list[int] = []
         terms: list[tuple[int, float, bool]] = []
         for kpi, weight in weights.items():
@@ -264,9 +269,9 @@ class Scorecard:
             terms.append((idx.index(j), weight, lower))
         if REJECT_RATE not in idx:
             idx.append(REJECT_RATE)
-        return _Plan(tuple(enumerate(idx)), tuple(terms), idx.index(REJECT_RATE))
+        return ProfilePlan(tuple(enumerate(idx)), tuple(terms), idx.index(REJECT_RATE))
 
-    def _plan(self, profile: str, weights: Mapping[str, float] | None) -> _Plan:
+    def _plan(self, profile: str, weights: Mapping[str, float] | None) -> ProfilePlan:
         if weights is not None:
             return self._compile(weights)
         w = self.settings.profiles[profile]
@@ -485,7 +490,18 @@ class Scorecard:
         self, lp: str, symbol: str | None = None, bucket: int | None = None, now: float = 0.0
     ) -> list[float]:
         """KPI values for a decision: the narrowest key shrunk toward the wider ones and the prior."""
-        return self._rows((lp,), symbol, bucket, self._all_kpis, now)[0]
+        return self._rows((lp,), symbol, bucket, self._all_kpis, REJECT_RATE, now)[0][0]
+
+    def profile_plan(self, profile: str) -> ProfilePlan:
+        """The compiled weights of a configured profile (recompiled when they are edited)."""
+        return self._plan(profile, None)
+
+    def decision_rows(
+        self, lps: Sequence[str], symbol: str, bucket: int | None, plan: ProfilePlan, now: float
+    ) -> tuple[list[list[float]], list[float]]:
+        """What a routing decision needs of each LP, in one pass: the row of KPIs that
+        ``plan`` weighs (for ``composite``) and the LP's ``rejection_rate`` on the symbol."""
+        return self._rows(lps, symbol, bucket, plan.pj, plan.reject, now)
 
     def _rows(
         self,
@@ -493,29 +509,34 @@ class Scorecard:
         symbol: str | None,
         bucket: int | None,
         pj: tuple[tuple[int, int], ...],
+        reject: int,
         now: float,
-    ) -> list[list[float]]:
+    ) -> tuple[list[list[float]], list[float]]:
         """For each LP, a row of KPIs (``pj``: place in the row, KPI index): the prior shrunk
-        through the levels.
+        through the levels; and, on the way, each LP's value at place ``reject`` before the
+        size-bucket level (``rejection_rate`` when ``reject`` holds it).
 
         At each level (LP, symbol, bucket), value = w x mean + (1 - w) x value with
         w = n / (n + k), n the KPI's weight decayed to ``now``; KPIs last updated together
         share one exp. One pass over the LPs: the symbol's maps are found once.
         """
-        maps: tuple[dict[str, Stats], ...] = (self._stats,)
-        if symbol is not None:
-            maps = (self._stats, self._by_symbol.get(symbol, _NOTHING))
-            if bucket is not None:
-                maps += (self._by_bucket.get((symbol, bucket), _NOTHING),)
+        by_symbol = _NOTHING if symbol is None else self._by_symbol.get(symbol, _NOTHING)
+        by_bucket = (
+            _NOTHING if symbol is None or bucket is None else self._by_bucket.get((symbol, bucket), _NOTHING)
+        )
+        maps = (self._stats, by_symbol, by_bucket)
         prior = self._prior
         start = [prior[j] for _, j in pj]
         k = self.k
         decay = self.decay
         exp = math.exp
         rows: list[list[float]] = []
+        rates: list[float] = []
         for lp in lps:
             row = start.copy()
-            for by_lp in maps:
+            for level, by_lp in enumerate(maps):
+                if level == 2:  # the symbol's value, before its size buckets
+                    rates.append(row[reject])
                 st = by_lp.get(lp)
                 if st is None:
                     continue
@@ -534,7 +555,7 @@ class Scorecard:
                         w = n / (n + k)  # n > 0: exactly 1.0 when k == 0
                         row[p] = w * means[j] + (1.0 - w) * row[p]
             rows.append(row)
-        return rows
+        return rows, rates
 
     def observations(self, lp: str, now: float, symbol: str | None = None) -> float:
         """Effective (decayed) number of finished children behind the LP's (or LP-symbol's) figures."""
@@ -568,23 +589,50 @@ class Scorecard:
             return result
         if len(result) < len(lps):
             lps = list(result)  # each LP once
-        rows = self._rows(lps, symbol, bucket, plan.pj, now)
+        rows, _ = self._rows(lps, symbol, bucket, plan.pj, plan.reject, now)
+        return dict(zip(lps, self.composite(plan, rows), strict=True))
+
+    def composite(self, plan: ProfilePlan, rows: list[list[float]]) -> list[float]:
+        """The composite 0-100 of each row of ``decision_rows`` (one row per LP, each LP
+        once), normalised across the rows: ``scores`` of those LPs, in their order.
+
+        The arithmetic of ``_normalise`` (min-max), written into the weighted sum.
+        """
+        if not rows:
+            return []
+        n = len(rows)
         zscore = self.settings.normalization == "zscore"
-        acc = [0.0] * len(lps)
+        cols = list(zip(*rows, strict=True))
+        acc = [0.0] * n
         for p, weight, lower in plan.terms:
-            norms = _normalise([row[p] for row in rows], lower, zscore)
-            acc = [a + weight * v for a, v in zip(acc, norms, strict=True)]
+            col = cols[p]
+            if n == 1 or zscore:
+                norms = _normalise(list(col), lower, zscore)
+                acc = [a + weight * v for a, v in zip(acc, norms, strict=True)]
+                continue
+            lo, hi = min(col), max(col)
+            if hi - lo <= 1e-12 * max(1.0, abs(hi)):
+                acc = [a + weight * 0.5 for a in acc]
+                continue
+            span = hi - lo
+            if lower:
+                acc = [a + weight * (1.0 - (v - lo) / span) for a, v in zip(acc, col, strict=True)]
+            else:
+                acc = [a + weight * ((v - lo) / span) for a, v in zip(acc, col, strict=True)]
+        # x 100 x max(0, 1 - penalty x min(1, max(0, rejection rate))), without calls
         penalty = self.settings.rejection_penalty
-        r = plan.reject
-        for lp, a, row in zip(lps, acc, rows, strict=True):
-            result[lp] = 100.0 * a * max(0.0, 1.0 - penalty * min(1.0, max(0.0, row[r])))
-        return result
+        out: list[float] = []
+        for a, r in zip(acc, cols[plan.reject], strict=True):
+            r = r if r > 0.0 else 0.0
+            f = 1.0 - penalty * (r if r < 1.0 else 1.0)
+            out.append(100.0 * a * (f if f > 0.0 else 0.0))
+        return out
 
     def rejection_rate(self, lp: str, symbol: str | None, now: float) -> float:
         """The rejection rate of the LP (on the symbol): ``kpis(lp, symbol)[REJECT_RATE]``.
 
-        The router asks it of every LP before each decision: the arithmetic of ``_rows``,
-        for one KPI, without building rows.
+        The arithmetic of ``_rows`` for one KPI, without building rows (the router gets the
+        same figure from ``decision_rows``).
         """
         v = self._prior[REJECT_RATE]
         k = self.k

@@ -26,7 +26,14 @@ from gateway.orders import (
     Out,
     ParentOrder,
 )
-from gateway.router import Decision, ScorecardRouter, ScorecardRouterSettings, StaticRouter
+from gateway.router import (
+    Decision,
+    ScorecardRouter,
+    ScorecardRouterSettings,
+    StaticRouter,
+    child_price,
+    quote_allows,
+)
 from gateway.scorecard import ACK_LAT, FILL_RATE, Scorecard, ScorecardSettings
 
 ACME = Instrument("ACME", tick_size=Decimal("0.01"), lot_size=Decimal("1"), typical_size=Decimal("10000"))
@@ -399,6 +406,62 @@ def test_each_decision_records_the_scores_of_that_moment() -> None:
         assert [ch.lp for ch in decision.children] == [c.lp for c in decision.candidates if c.why == "chosen"]
         desk.fill(working(p)[0], 1000)
     assert len(desk.seen) == 4 and [d.attempt for d in desk.seen] == [1, 2, 3, 4]
+
+
+def test_a_decision_long_after_the_last_fill_records_the_scores_of_its_own_moment() -> None:
+    # nothing is kept from one decision to the next: the figures decay with time alone
+    desk = Desk(View())
+    desk.new(5000)
+    first = desk.seen[-1]
+    desk.tick(600.0)  # two half-lives, no event in between
+    desk.new(5000)
+    later = desk.seen[-1]
+    scores = desk.card.scores(LPS, "ACME", later.profile, later.time, bucket=desk.bucket(5000))
+    assert {c.lp: c.score for c in later.candidates} == scores
+    assert {c.lp: c.score for c in later.candidates} != {c.lp: c.score for c in first.candidates}
+
+
+@pytest.mark.parametrize("router_kind", ["static", "scorecard"])
+def test_the_limit_check_and_the_child_price_are_those_of_quote_allows_and_child_price(
+    router_kind: str,
+) -> None:
+    # both routers work them out inline; the module's functions are the rule
+    quotes: list[tuple[int | None, int | None] | None] = [
+        None,
+        (BID, ASK),
+        (None, ASK),
+        (BID, None),
+        (None, None),
+        (10005, 10012),
+        (9990, 10000),
+        (10010, 10010),
+        (9995, 9995),
+    ]
+    for side in (b"1", b"2"):
+        for price in (10010, 9995, None):
+            for quote in quotes:
+                view = View()
+                view.quotes[("LP_A", "ACME")] = quote
+                router: StaticRouter | ScorecardRouter
+                if router_kind == "static":
+                    router = StaticRouter(["LP_A"], view)
+                else:
+                    router = ScorecardRouter(Desk().card, view, ["LP_A"])
+                ord_type = OrdType.LIMIT if price is not None else OrdType.MARKET
+                parent = ParentOrder(
+                    b"O", "OMS", b"P", ACME, side, ord_type, TimeInForce.DAY, 1000, price, T0
+                )
+                plans = router.plan(parent, 1000, T0)
+                (candidate,) = router.decisions[-1].candidates
+                if quote_allows(parent, quote):
+                    assert candidate.eligible and [p.price for p in plans] == [child_price(parent, quote)]
+                    assert view.asked == [("LP_A", 1000, child_price(parent, quote))]
+                else:
+                    assert (candidate.eligible, candidate.why, plans) == (
+                        False,
+                        "quote through the limit",
+                        [],
+                    )
 
 
 # --- the static router ------------------------------------------------------------------------

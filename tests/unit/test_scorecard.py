@@ -219,3 +219,58 @@ def test_size_buckets() -> None:
     assert card.kpis("LP_A", "XYZ", 0, 0.01)[FILL_RATE] == pytest.approx(
         0.2
     )  # no small-size data: symbol value
+
+
+def decided_card() -> Scorecard:
+    """Four LPs with children on XYZ in two size buckets (rejects among them) and on ABC."""
+    card = Scorecard(ScorecardSettings(half_life_s=60.0, shrinkage_k=5.0))
+    for i in range(40):
+        lp = ("LP_A", "LP_B", "LP_C", "LP_D")[i % 4]
+        sym = "XYZ" if i % 3 else "ABC"
+        cid = b"D%d" % i
+        t = T1 + i * 0.7
+        card.on_sent(
+            cid, lp, sym, 1 if i % 2 else -1, 500 + 300 * (i % 5), t, bid=99.99, ask=100.01, typical=1000
+        )
+        card.on_answer(cid, t + 0.01 * (1 + i % 4))
+        if i % 7 == 3:
+            card.on_done(cid, True, t + 0.05)
+            continue
+        card.on_fill(cid, 500, 100.01 - 0.001 * (i % 4), t + 0.05)
+        card.on_done(cid, False, t + 0.05)
+        card.mature(t + 6, lambda s: 100.02)
+    return card
+
+
+def test_decision_rows_give_the_rejection_rates_and_the_scores_to_the_last_bit() -> None:
+    card = decided_card()
+    lps = ["LP_A", "LP_B", "LP_C", "LP_D", "LP_NEW"]
+    now = T1 + 40.0
+    for profile in ("hft", "block", "best_price"):
+        plan = card.profile_plan(profile)
+        for bucket in (0, 1, 2, None):
+            rows, rates = card.decision_rows(lps, "XYZ", bucket, plan, now)
+            assert rates == [card.rejection_rate(lp, "XYZ", now) for lp in lps]
+            assert card.composite(plan, rows) == list(
+                card.scores(lps, "XYZ", profile, now, bucket=bucket).values()
+            )
+    assert card.composite(card.profile_plan("hft"), []) == []
+
+
+def test_scores_move_with_time_alone_so_none_may_be_kept_from_one_decision_to_the_next() -> None:
+    # A score depends on when it is asked, not only on what was observed: each key's weight
+    # decays to ``now``. A score kept until the next update (a cache keyed on the scorecard's
+    # updates) would be stale as soon as time moves; after an update it must change at once.
+    card = decided_card()
+    lps = ["LP_A", "LP_B", "LP_C", "LP_D"]
+    plan = card.profile_plan("hft")
+    now = T1 + 40.0
+    first = card.composite(plan, card.decision_rows(lps, "XYZ", 0, plan, now)[0])
+    later = card.composite(plan, card.decision_rows(lps, "XYZ", 0, plan, now + 30.0)[0])
+    assert later != first  # no event in between
+    assert later == list(card.scores(lps, "XYZ", "hft", now + 30.0, bucket=0).values())
+    card.on_sent(b"U", "LP_B", "XYZ", 1, 500, now + 30.0, bid=99.99, ask=100.01, typical=1000)
+    card.on_answer(b"U", now + 30.5)  # a slow answer: LP_B's latency worsens
+    after = card.composite(plan, card.decision_rows(lps, "XYZ", 0, plan, now + 30.5)[0])
+    assert after[1] < card.composite(plan, card.decision_rows(lps, "XYZ", 0, plan, now + 30.0)[0])[1]
+    assert after == list(card.scores(lps, "XYZ", "hft", now + 30.5, bucket=0).values())
