@@ -79,14 +79,46 @@ def test_a_torn_last_group_is_ignored_and_cut_off_on_reopening(tmp_path: Path) -
     with open(path, "ab") as f:
         f.write(orjson.dumps({"k": "x", "t": clock.t, "i": 2}) + b"\n" + b'{"k":"x","t":1,"i"')
     assert [r["i"] for r in read_records(tmp_path)] == [1]
+    kept = path.read_bytes()[:good]
     j2, _ = _journal(tmp_path)
     j2.open()
-    assert path.stat().st_size == good  # the torn tail is gone before anything is appended
+    data = path.read_bytes()  # the torn tail is gone before anything is appended (zeros follow)
+    assert data[:good] == kept and not data[good:].strip(b"\0")
     j2.append({"k": "x", "t": clock.t, "i": 3})
     j2.flush()
     j2.close()
     assert [r["i"] for r in read_records(tmp_path)] == [1, 3]
     assert [g.g for g in read_groups(path)] == [1, 2]  # numbering goes on
+    assert path.stat().st_size == j2.offset  # closed: the file ends with its last group
+
+
+def test_the_mapped_file_ends_in_zeros_until_closed_and_a_crash_leaves_whole_groups(tmp_path: Path) -> None:
+    j, clock = _journal(tmp_path)
+    j.append({"k": "x", "t": clock.t, "i": 1})
+    j.flush()
+    path = journal_files(tmp_path)[0]
+    end = j.offset
+    data = path.read_bytes()
+    assert len(data) >= journal_mod.MAP_CHUNK and not data[end:].strip(b"\0")  # preallocated, in zeros
+    assert [r["i"] for r in read_records(tmp_path)] == [1]  # readers stop at the zeros
+    # a copy cut short by kill -9 (any bytes of the group missing): the group is not read
+    j.append({"k": "x", "t": clock.t, "i": 2})
+    j.flush()
+    whole = path.read_bytes()
+    second = whole[end : j.offset]
+    for hole in (slice(0, 5), slice(10, 20), slice(len(second) - 30, len(second) - 1)):
+        torn = bytearray(second)
+        torn[hole] = bytes(hole.stop - hole.start)
+        path.write_bytes(whole[:end] + bytes(torn) + whole[j.offset :])
+        assert [r["i"] for r in read_records(tmp_path)] == [1]
+    # the process died without closing: the next writer cuts what follows the last whole group
+    j2, _ = _journal(tmp_path)
+    assert path.stat().st_size == end and j2.g == 1
+    j2.append({"k": "x", "t": clock.t, "i": 3})
+    j2.close()
+    j.buffer.clear()
+    assert [r["i"] for r in read_records(tmp_path)] == [1, 3]
+    assert path.stat().st_size == j2.offset  # closed: no zeros left
 
 
 def test_a_group_with_a_wrong_crc_ends_what_is_read(tmp_path: Path) -> None:
