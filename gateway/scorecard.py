@@ -552,6 +552,8 @@ class Scorecard:
                                 f = exp(-decay * (now - t))
                                 last_t = t
                             n *= f
+                            if not n:
+                                continue  # faded out of the floats: no weight, as if never seen
                         w = n / (n + k)  # n > 0: exactly 1.0 when k == 0
                         row[p] = w * means[j] + (1.0 - w) * row[p]
             rows.append(row)
@@ -646,8 +648,9 @@ class Scorecard:
                     t = st.t[REJECT_RATE]
                     if now > t:
                         n *= math.exp(-self.decay * (now - t))
-                    w = n / (n + k)
-                    v = w * st.mean[REJECT_RATE] + (1.0 - w) * v
+                    if n:  # not faded out of the floats
+                        w = n / (n + k)
+                        v = w * st.mean[REJECT_RATE] + (1.0 - w) * v
         return v
 
     def snapshot(self, now: float, symbol: str | None = None) -> dict[str, Any]:

@@ -274,3 +274,21 @@ def test_scores_move_with_time_alone_so_none_may_be_kept_from_one_decision_to_th
     after = card.composite(plan, card.decision_rows(lps, "XYZ", 0, plan, now + 30.5)[0])
     assert after[1] < card.composite(plan, card.decision_rows(lps, "XYZ", 0, plan, now + 30.0)[0])[1]
     assert after == list(card.scores(lps, "XYZ", "hft", now + 30.5, bucket=0).values())
+
+
+def test_a_record_faded_out_of_the_floats_counts_as_unseen_even_without_shrinkage() -> None:
+    # ShrinkageK 0: w = n / n. After ~1,075 half-lives n underflows to 0.0, and 0 / 0 used to
+    # raise ZeroDivisionError in the middle of a routing decision.
+    card = Scorecard(ScorecardSettings(half_life_s=1.0, shrinkage_k=0))
+    card._update("LP_A", "XYZ", 0, FILL_RATE, 0.25, 0.0)  # faded by the time of the decision
+    card._update("LP_A", "ABC", 0, FILL_RATE, 0.75, 1990.0)  # LP-wide: still weighs
+    card._update("LP_A", "XYZ", 0, REJECT_RATE, 0.5, 0.0)
+    now = 2000.0
+    assert card.kpis("LP_A", "XYZ", 0, now)[FILL_RATE] == 0.75  # the LP-wide value
+    assert card.rejection_rate("LP_A", "XYZ", now) == card.settings.prior["rejection_rate"]
+    plan = card.profile_plan("block")
+    rows, rates = card.decision_rows(["LP_A", "LP_B"], "XYZ", 0, plan, now)
+    assert rates == [card.settings.prior["rejection_rate"]] * 2
+    assert card.composite(plan, rows) == list(
+        card.scores(["LP_A", "LP_B"], "XYZ", "block", now, bucket=0).values()
+    )
