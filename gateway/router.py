@@ -306,7 +306,7 @@ class ScorecardRouter:
         max_rate = s.max_rejection_rate
         quote_of = view.quote
         allowed = view.child_allowed
-        for lp, row, rate in zip(lps, rows, rates, strict=True):
+        for lp, row, rate in zip(lps, rows, rates, strict=False):
             if row is None:
                 passed(self._not_available[lp])
                 continue
@@ -332,18 +332,16 @@ class ScorecardRouter:
             eligible.append(lp)
             eligible_rows.append(row)
 
-        # the eligible LPs, best score first (ties: by name)
+        # the eligible LPs, best score first, ties by name (a stable sort of the names)
         if len(prices) < len(eligible):  # an LP listed twice is scored once
             firsts: dict[str, list[float]] = {}
             for lp, row in zip(eligible, eligible_rows, strict=True):
                 firsts.setdefault(lp, row)
             scores = dict(zip(firsts, card.composite(plan, list(firsts.values())), strict=True))
-            ranked_scores = [scores[lp] for lp in eligible]
         else:
-            ranked_scores = card.composite(plan, eligible_rows)
-            scores = dict(zip(eligible, ranked_scores, strict=True))
-        ranking = sorted(zip([-x for x in ranked_scores], eligible, strict=True))
-        ranked = [lp for _, lp in ranking]
+            scores = dict(zip(eligible, card.composite(plan, eligible_rows), strict=False))
+        score_of = scores.__getitem__
+        ranked = sorted(sorted(eligible), key=score_of, reverse=True)
         # the remainder of a short child goes to the next best, not back to the same LP
         if last_short is None and not empty:
             preferred = ranked
@@ -368,10 +366,10 @@ class ScorecardRouter:
                     lp,
                     True,
                     CHOSEN if lp in chosen else CAME_BACK_SHORT if lp == last_short else LOWER_SCORE,
-                    -neg,
+                    score_of(lp),
                 )
             )
-            for neg, lp in ranking
+            for lp in ranked
         ]
         decision = Decision(
             parent.order_id.decode(),
