@@ -222,7 +222,9 @@ class ScorecardRouter:
     The scorecard is asked once per decision, for every available LP: the KPI rows the
     profile weighs and, on the way, each LP's rejection rate on the symbol
     (``Scorecard.decision_rows``); the composite of the eligible ones follows from their
-    rows (``Scorecard.composite``), the same figures as ``Scorecard.scores``.
+    rows (``Scorecard.composite``), the same figures as ``Scorecard.scores``. Nothing is
+    kept from one decision to the next: the scores move with time alone (the scorecard's
+    weights decay to the moment of the decision).
     """
 
     name = "scorecard"
@@ -314,7 +316,7 @@ class ScorecardRouter:
                 passed(Candidate(lp, False, f"rejection rate over {max_rate:.0%}"))
                 continue
             quote = quote_of(lp, symbol, now)
-            price = limit
+            price = limit  # quote_allows and child_price, in one step
             if quote is not None:
                 bid, ask = quote
                 if limit is not None and (
