@@ -3,68 +3,82 @@
 What it is for: best-execution evidence (what was decided, with which scores), crash
 recovery (``gateway.recovery`` rebuilds the order book, the lost reports and the scorecard
 from it), and history (``fixgw report``, ``fixgw backtest``). What it must never do: slow
-the order path more than it must (a record is serialised into a buffer in memory; the
-buffer is copied once per event-loop callback into the day file's shared memory mapping:
-no system call, the page cache has it at once), or fall behind the FIX
-stores: ``Engine.flush`` calls :meth:`JournalRecorder.flush` before it writes any session
-store, so nothing a store says was received or sent is missing from the journal.
+the order path more than it must (a record is a tuple appended to a list; once per
+event-loop callback the list is serialised and copied into the day file's shared memory
+mapping: no system call), or fall behind the FIX stores: ``Engine.flush`` calls
+:meth:`JournalRecorder.flush` before it writes any session store or socket, so nothing a
+store says was received or sent is missing from the journal.
 
 Storage (chosen by ``benchmarks/journal.py``; see docs/journal.md for the numbers): one
 JSON-Lines file per UTC day, ``journal-YYYYMMDD.jsonl``, plus a sparse index
-``journal-YYYYMMDD.idx``. An append-only file with our own group commit costs a quarter
-to a sixth of what SQLite in WAL mode costs per record on the order path (1.4-3.5 us
-against 8-15 us with synchronous=NORMAL, serialising included), its crash semantics are
+``journal-YYYYMMDD.idx``. An append-only file with our own group commit costs a fraction
+of what SQLite in WAL mode costs per record on the order path, its crash semantics are
 ours to state (below), and any tool reads it (``jq``, ``grep``, pandas).
 
-The open day file is mapped ``MAP_SHARED``, ``MAP_CHUNK`` bytes at a time, the file
-extended in zeros to the end of the mapping: a page of a shared file mapping is the page
-cache's, so a group copied into it survives ``kill -9`` of the process like a ``write``
-would. While a gateway runs (and after a crash, until the next start) the file ends in
-zeros after the last group; readers stop there, the writer cuts them off at close/open.
+Writing: the open day file is mapped ``MAP_SHARED`` (``MAP_CHUNK`` bytes at a time, the
+file extended in zeros to the end of the mapping). A page of a shared file mapping *is*
+the kernel's page cache page: a group copied into it is the kernel's as soon as the copy
+ends, survives ``kill -9`` of the process exactly like a ``write`` would, and reaches the
+disk with the next ``fsync`` (or the kernel's own writeback). So the rule holds without a
+system call per callback: a group is in the kernel before any FIX store write or socket
+write of the same callback. While a gateway runs, and after it crashed until the next
+start, the file ends in zeros after the last group; readers stop there (a group must be
+whole, see below), the writer cuts them off when it closes or reopens the file.
 
-Group commit: the records of one flush are copied into the mapping, followed by a
-commit line ``{"k":"commit","g":G,"n":N,"crc":C,"t":T}`` where C is the CRC-32 of the N
-record lines (bytes, newlines included). A reader keeps a group only when its commit line
-is there and matches: a group torn by ``kill -9`` or a power cut is ignored as a whole, so
-the journal is always a sequence of whole callbacks. On opening a file for appending, a
-torn tail is cut off. fsync policy: ``always`` (after every group, on the loop),
-``interval`` (a background thread every FsyncIntervalMs; the default), ``never``.
+Group commit: the records of one flush are copied into the mapping followed by a commit
+line ``{"k":"commit","t":T,"g":G,"n":N,"crc":C}`` where C is the CRC-32 of the N record
+lines (bytes, newlines included). A reader keeps a group only when its commit line is
+there and matches: a group torn by ``kill -9`` during the copy (any of its bytes still
+zero, in any order) or by a power cut is ignored as a whole, so the journal is always a
+sequence of whole callbacks. On opening a file for appending, a torn tail and the zeros
+are cut off. fsync policy: ``always`` (after every group, on the loop), ``interval`` (a
+background thread every FsyncIntervalMs; the default), ``never``.
 
 The index file has lines ``time,offset,group``: the start of a group at most once per
 second, so that a reader can seek to a time; it is advisory (a reader checks the offset).
 
-Record kinds (every record has ``k`` = kind and ``t`` = UNIX time in seconds; bytes from
-FIX are latin-1 strings; quantities and prices of orders are exact integer units of the
-instrument, ``qty_scale`` / ``price_scale`` in the ``start`` record; scorecard inputs are
-floats, as the scorecard was given them):
+Records (schema 2). The records of the order path are JSON arrays whose fields are named,
+in order, by ``FIELDS`` (``score`` by its ``ev``: ``SCORE_FIELDS``):
+``["in",1754141401.123,"LP_A","lp",9120,...]``; the others are JSON objects:
+``{"k":"session","t":...}``. Readers (``read_records``, ``Group.records``) give every
+record as a dict with the field names, whatever its form: files of schema 1 (objects
+only) read the same. Every record has ``k`` = kind and ``t`` = UNIX time in seconds;
+bytes from FIX are latin-1 strings; quantities and prices of orders are exact integer
+units of the instrument, ``qty_scale`` / ``price_scale`` in the ``start`` record;
+scorecard inputs are floats, as the scorecard was given them.
 
-- ``start``: a process started (after recovery): ``pid``, ``schema``, ``id_prefix``,
-  ``lps``, ``instruments``, ``scorecard`` (settings), ``router``, ``recovered`` (counts).
-- ``session``: logon / logout / start of a session: ``session``, ``role``, ``event``,
-  ``epoch`` (the store's creation time), ``next_in``, ``next_out``.
-- ``in``: an application message received: ``session`` (Name), ``role`` (oms | lp),
-  ``seq`` (MsgSeqNum), ``epoch``, ``msg_type``, ``raw`` (the whole frame). LP market data
-  is not journaled.
-- ``out``: an application message sent (or stored for a logged-out session): ``session``,
-  ``role``, ``seq``, ``epoch``, ``msg_type``, ``body`` (without the header), ``child``.
-- ``parent``: the full state of a parent order after it changed (the last one wins).
-- ``child``: the full state of a child order after it changed, its fills included.
-- ``reject``: a NewOrderSingle refused at entry (risk or checks): ``session``,
+- ``start`` (object): a process started (after recovery): ``pid``, ``schema``,
+  ``id_prefix``, ``lps``, ``instruments``, ``scorecard`` (settings), ``router``,
+  ``recovered`` (counts).
+- ``session`` (object): logon / logout / start of a session: ``session``, ``role``,
+  ``event``, ``epoch`` (the store's creation time), ``next_in``, ``next_out``.
+- ``in`` (array): an application message received: ``session`` (Name), ``role`` (oms |
+  lp), ``seq`` (MsgSeqNum), ``epoch``, ``msg_type``, ``raw`` (the whole frame). LP market
+  data is not journaled.
+- ``out`` (array): an application message sent (or stored for a logged-out session):
+  ``session``, ``role``, ``seq``, ``epoch``, ``msg_type``, ``body`` (without the header),
+  ``child``. In both, the FIX text has SOH and "|" swapped (``FIX_SWAP``): it reads
+  ``35=D|11=C1|...``; readers swap them back.
+- ``parent`` (array): the full state of a parent order after it changed (the last one
+  wins): first the fields an order never changes, then those it does.
+- ``child`` (array): the full state of a child order after it changed, its fills included.
+- ``reject`` (object): a NewOrderSingle refused at entry (risk or checks): ``session``,
   ``cl_ord_id``, ``symbol``, ``side``, ``qty``, ``ord_type``, ``reason`` (OrdRejReason),
   ``text``.
-- ``decision``: a routing decision with the scores that drove it: ``order_id``,
+- ``decision`` (array): a routing decision with the scores that drove it: ``order_id``,
   ``symbol``, ``router``, ``profile``, ``available``, ``attempt``, ``qty`` (available, as
   a float), ``typical``, ``candidates`` ([lp, eligible, why, score]), ``children``
   ([lp, qty, price, tif]).
-- ``score``: one input of the scorecard, exactly as it was given: ``ev`` = sent | answer |
-  fill | done | mature, with the arguments (``child``, ``lp``, ``symbol``, ``side``,
-  ``qty``, ``bid``, ``ask``, ``typical``, ``last_look``, ``price``, ``rejected``,
-  ``mids``). Replaying them through a ``Scorecard`` rebuilds it exactly.
-- ``admin``: ``what`` = kill (``scope``, ``engaged``, ``reason``) | weights
+- ``score`` (array): one input of the scorecard, exactly as it was given: ``ev`` = sent |
+  answer | fill | done | mature, with the arguments (``child``, ``lp``, ``symbol``,
+  ``side``, ``qty``, ``bid``, ``ask``, ``typical``, ``last_look``, ``price``,
+  ``rejected``, ``mids``). Replaying them through a ``Scorecard`` rebuilds it exactly. A
+  child's ``answer`` is recorded once (the scorecard keeps only the first).
+- ``admin`` (object): ``what`` = kill (``scope``, ``engaged``, ``reason``) | weights
   (``profile``, ``weights``).
-- ``checkpoint``: marks records that repeat the state of open orders at the start of a
-  file (rotation, start after recovery); ``open`` = how many parents follow.
-- ``commit``: closes a group (see above).
+- ``checkpoint`` (object): marks records that repeat the state of open orders at the
+  start of a file (rotation, start after recovery); ``open`` = how many parents follow.
+- ``commit`` (object): closes a group (see above).
 """
 
 from __future__ import annotations
@@ -85,9 +99,9 @@ from typing import Any, Final
 
 import orjson
 
-from gateway.orders import CHILD_TERMINAL, ChildOrder, OrderBook, Out, ParentOrder
+from gateway.orders import CHILD_TERMINAL, TERMINAL, ChildOrder, OrderBook, Out, ParentOrder
 
-SCHEMA_VERSION: Final = 1
+SCHEMA_VERSION: Final = 2  # 2: the records of the order path are JSON arrays (FIELDS)
 FSYNC_POLICIES: Final = ("always", "interval", "never")
 _COMMIT_PREFIX: Final = b'{"k":"commit"'
 _FILE_RE: Final = re.compile(r"^journal-(\d{8})\.jsonl$")
@@ -97,6 +111,57 @@ _MARKET_DATA: Final = (b"W", b"X", b"Y")
 _LP_JOURNALED: Final = (b"8", b"9", b"j", b"3")  # reports, cancel rejects, rejects
 
 Record = dict[str, Any]
+
+#: The records of the order path are written as JSON arrays: these are their fields, in order
+#: (``score`` by its ``ev``). Readers (``read_records``, ``Group.records``) give every record
+#: as a dict, so they read files of schema 1 (all objects) and 2 alike.
+FIELDS: Final[dict[str, tuple[str, ...]]] = {
+    "in": tuple("k t session role seq epoch msg_type raw".split()),
+    "out": tuple("k t session role seq epoch msg_type body child".split()),
+    "parent": tuple(
+        "k t order_id session symbol side ord_type tif created account profile arrival_mid cl_ord_id"
+        " orig_cl_ord_id qty price state cum_qty notional attempts pending_cl_ord_id pending_qty"
+        " pending_price cancel_reason text late_fills route_epoch".split()
+    ),
+    "child": tuple(
+        "k t child_id order_id lp tif sent_at qty price state cum_qty notional lp_order_id acked_at"
+        " first_fill_at done_at cancel_sent text lp_seq fills".split()
+    ),
+    "decision": tuple(
+        "k t order_id symbol router profile available attempt qty typical candidates children".split()
+    ),
+}
+SCORE_FIELDS: Final[dict[str, tuple[str, ...]]] = {
+    "sent": ("k", "t", "ev", "child", "lp", "symbol", "side", "qty", "bid", "ask", "typical", "last_look"),
+    "answer": ("k", "t", "ev", "child"),
+    "fill": ("k", "t", "ev", "child", "qty", "price"),
+    "done": ("k", "t", "ev", "child", "rejected"),
+    "mature": ("k", "t", "ev", "mids"),
+}
+
+
+#: FIX text in ``in`` / ``out`` arrays has its SOH and "|" swapped: a message reads
+#: ``8=FIX.4.4|9=65|35=D|...`` and costs a byte per field, not the six of ``\u0001``
+#: (a "|" of the message itself is written ``\u0001``). The swap is its own inverse.
+FIX_SWAP: Final = bytes.maketrans(b"\x01|", b"|\x01")
+_FIX_SWAP_STR: Final = str.maketrans("\x01|", "|\x01")
+_FIX_TEXT: Final = {"in": "raw", "out": "body"}
+
+
+def as_record(item: Any) -> Record:
+    """A parsed journal line as a record: an array gets its field names (``FIELDS``), and
+    the FIX text of ``in`` / ``out`` its SOHs back."""
+    if type(item) is dict:
+        return item
+    kind = item[0]
+    names = SCORE_FIELDS.get(item[2]) if kind == "score" else FIELDS.get(kind)
+    if names is None or len(names) != len(item):
+        return {"k": kind, "t": item[1] if len(item) > 1 else 0.0, "values": item[1:]}
+    rec = dict(zip(names, item, strict=True))
+    text = _FIX_TEXT.get(kind)
+    if text is not None:
+        rec[text] = rec[text].translate(_FIX_SWAP_STR)
+    return rec
 
 
 class JournalConfigError(ValueError):
@@ -202,11 +267,16 @@ class Group:
 
     def kind_is(self, line: tuple[int, int], kind: bytes) -> bool:
         """Whether a record line is of ``kind`` (b"score", ...), without parsing it."""
-        return self.data.startswith(b'{"k":"' + kind + b'"', line[0])
+        return line_kind(self.data, line[0]) == kind
 
     def parse(self, line: tuple[int, int]) -> Record:
-        rec: Record = orjson.loads(self.data[line[0] : line[1]])
-        return rec
+        return as_record(orjson.loads(self.data[line[0] : line[1]]))
+
+
+def line_kind(data: bytes, a: int) -> bytes:
+    """The kind of the record line at ``a`` (``["kind",...`` or ``{"k":"kind",...``)."""
+    first = 2 if data[a] == 0x5B else 6
+    return data[a + first : data.find(b'"', a + first)]
 
 
 def read_groups(path: str | Path, start: int = 0, *, parse: bool = True) -> Iterator[Group]:
@@ -242,7 +312,7 @@ def groups_in(data: bytes, start: int = 0, *, parse: bool = True) -> Iterator[Gr
                 ok = False
             if not ok:
                 return
-            records = [loads(data[a:b]) for a, b in lines] if parse else []
+            records = [as_record(loads(data[a:b])) for a, b in lines] if parse else []
             g, t = int(commit.get("g", 0)), float(commit.get("t", 0.0))
             yield Group(g, group_start, nl + 1, t, records, lines, data)
             lines = []
@@ -341,9 +411,10 @@ class Journal:
         self.fsync = fsync
         self.clock = clock
         self.index_every_s = index_every_s
-        # records serialised as they come (bytes are not tracked by the garbage collector:
-        # a burst of records does not make the collector scan the order book more often)
-        self.buffer: list[bytes] = []
+        # the records of the current callback, serialised at flush (they hold values that do
+        # not change: strings, numbers, lists made for the record); one list for the journal's
+        # life, so that ``buffer.append`` can be bound once by the recorder
+        self.buffer: list[Any] = []
         self._dumps = orjson.dumps
         self.on_rotate: Callable[[], list[Record]] | None = None
         self.groups = 0  # committed by this process
@@ -432,12 +503,24 @@ class Journal:
         self._open(day_of(self.clock() if now is None else now))
 
     # --- writing -----------------------------------------------------------------------
-    def append(self, record: Record) -> None:
-        self.buffer.append(self._dumps(record))
+    def append(self, record: Record | tuple[Any, ...]) -> None:
+        """Buffer a record: a dict, or a tuple laid out as ``FIELDS`` says."""
+        self.buffer.append(record)
 
-    def extend(self, records: list[Record]) -> None:
-        dumps = self._dumps
-        self.buffer.extend([dumps(r) for r in records])
+    def extend(self, records: list[Any]) -> None:
+        self.buffer.extend(records)
+
+    def _serialise_each(self, buf: list[Any]) -> list[bytes]:
+        """The record lines of ``buf`` one by one: one that cannot be serialised (a bug) is
+        kept as its repr, and the group is written all the same."""
+        out = []
+        for rec in buf:
+            try:
+                out.append(self._dumps(rec))
+            except (TypeError, orjson.JSONEncodeError):
+                kind = rec.get("k") if isinstance(rec, dict) else rec[0] if rec else None
+                out.append(self._dumps({"k": str(kind), "t": self.clock(), "unserialisable": repr(rec)}))
+        return out
 
     def flush(self) -> int:
         """Write what is buffered as one group; returns the number of records written.
@@ -455,10 +538,14 @@ class Journal:
             self._open(day)
             if rotating and self.on_rotate is not None:
                 self.extend(self.on_rotate())
-        self.buffer = []
-        n = len(buf)
-        buf.append(b"")
-        data = b"\n".join(buf)
+        try:
+            lines = list(map(self._dumps, buf))
+        except (TypeError, orjson.JSONEncodeError):
+            lines = self._serialise_each(buf)
+        buf.clear()
+        n = len(lines)
+        lines.append(b"")
+        data = b"\n".join(lines)
         g = self.g + 1
         commit = self._dumps({"k": "commit", "t": now, "g": g, "n": n, "crc": zlib.crc32(data)})
         start = self.offset
@@ -529,66 +616,115 @@ def _s(b: bytes | None) -> str | None:
     return None if b is None else b.decode("latin-1")
 
 
-def parent_record(p: ParentOrder, now: float) -> Record:
-    """The full state of a parent order (children apart)."""
-    return {
-        "k": "parent",
-        "t": now,
-        "order_id": p.order_id.decode("latin-1"),
-        "session": p.session,
-        "cl_ord_id": p.cl_ord_id.decode("latin-1"),
-        "orig_cl_ord_id": _s(p.orig_cl_ord_id),
-        "symbol": p.inst.symbol,
-        "side": p.side.decode("latin-1"),
-        "ord_type": p.ord_type.decode("latin-1"),
-        "tif": p.tif.decode("latin-1"),
-        "qty": p.qty,
-        "price": p.price,
-        "created": p.created,
-        "account": _s(p.account),
-        "profile": p.profile,
-        "arrival_mid": p.arrival_mid,
-        "state": p.state,
-        "cum_qty": p.cum_qty,
-        "notional": p.notional,
-        "attempts": p.attempts,
-        "pending_cl_ord_id": _s(p.pending_cl_ord_id),
-        "pending_qty": p.pending_qty,
-        "pending_price": p.pending_price,
-        "cancel_reason": p.cancel_reason,
-        "text": p.text,
-        "late_fills": p.late_fills,
-        "route_epoch": p.route_epoch,
-    }
+def _parent_head(p: ParentOrder) -> tuple[Any, ...]:
+    """What a parent order never changes after it is created (its record's first fields)."""
+    return (
+        p.order_id.decode("latin-1"),
+        p.session,
+        p.inst.symbol,
+        p.side.decode("latin-1"),
+        p.ord_type.decode("latin-1"),
+        p.tif.decode("latin-1"),
+        p.created,
+        _s(p.account),
+        p.profile,
+        p.arrival_mid,
+    )
 
 
-def child_record(c: ChildOrder, now: float, lp_seq: int | None = None) -> Record:
-    """The full state of a child order with its fills [exec_id, qty, price, parent_exec_id, busted]."""
-    return {
-        "k": "child",
-        "t": now,
-        "child_id": c.child_id.decode("latin-1"),
-        "order_id": c.parent.order_id.decode("latin-1"),
-        "lp": c.lp,
-        "qty": c.qty,
-        "price": c.price,
-        "tif": c.tif.decode("latin-1"),
-        "sent_at": c.sent_at,
-        "state": c.state,
-        "cum_qty": c.cum_qty,
-        "notional": c.notional,
-        "lp_order_id": c.lp_order_id.decode("latin-1"),
-        "acked_at": c.acked_at,
-        "first_fill_at": c.first_fill_at,
-        "done_at": c.done_at,
-        "cancel_sent": c.cancel_sent,
-        "text": c.text,
-        "lp_seq": lp_seq,
-        "fills": [
+def _parent_sig(p: ParentOrder) -> tuple[Any, ...]:
+    """What changes in a parent order: when it does, a new parent record."""
+    return (
+        p.cl_ord_id,
+        p.orig_cl_ord_id,
+        p.qty,
+        p.price,
+        p.state,
+        p.cum_qty,
+        p.notional,
+        p.attempts,
+        p.pending_cl_ord_id,
+        p.pending_qty,
+        p.pending_price,
+        p.cancel_reason,
+        p.text,
+        p.late_fills,
+        p.route_epoch,
+    )
+
+
+def _parent_line(now: float, head: tuple[Any, ...], sig: tuple[Any, ...]) -> tuple[Any, ...]:
+    orig, pending = sig[1], sig[8]
+    return (
+        "parent",
+        now,
+        *head,
+        sig[0].decode("latin-1"),
+        None if orig is None else orig.decode("latin-1"),
+        *sig[2:8],
+        None if pending is None else pending.decode("latin-1"),
+        *sig[9:],
+    )
+
+
+def parent_record(p: ParentOrder, now: float) -> tuple[Any, ...]:
+    """The full state of a parent order (children apart), laid out as ``FIELDS["parent"]``."""
+    return _parent_line(now, _parent_head(p), _parent_sig(p))
+
+
+def _child_head(c: ChildOrder) -> tuple[Any, ...]:
+    """What a child order never changes after it is sent."""
+    return (
+        c.child_id.decode("latin-1"),
+        c.parent.order_id.decode("latin-1"),
+        c.lp,
+        c.tif.decode("latin-1"),
+        c.sent_at,
+    )
+
+
+def _child_sig(c: ChildOrder) -> tuple[Any, ...]:
+    """What changes in a child order (its fills by their number)."""
+    return (
+        c.qty,
+        c.price,
+        c.state,
+        c.cum_qty,
+        c.notional,
+        c.lp_order_id,
+        c.acked_at,
+        c.first_fill_at,
+        c.done_at,
+        c.cancel_sent,
+        c.text,
+        len(c.fills),
+    )
+
+
+def _child_line(
+    now: float, head: tuple[Any, ...], sig: tuple[Any, ...], c: ChildOrder, lp_seq: int | None
+) -> tuple[Any, ...]:
+    return (
+        "child",
+        now,
+        *head,
+        *sig[:5],
+        sig[5].decode("latin-1"),
+        *sig[6:11],
+        lp_seq,
+        [
             [f.exec_id.decode("latin-1"), f.qty, f.price, f.parent_exec_id.decode("latin-1"), f.busted]
             for f in c.fills
-        ],
-    }
+        ]
+        if sig[11]
+        else [],
+    )
+
+
+def child_record(c: ChildOrder, now: float, lp_seq: int | None = None) -> tuple[Any, ...]:
+    """The full state of a child order, laid out as ``FIELDS["child"]``; its fills are
+    [exec_id, qty, price, parent_exec_id, busted]."""
+    return _child_line(now, _child_head(c), _child_sig(c), c, lp_seq)
 
 
 #: ParentOrder / ChildOrder fields that are not journaled, and why (a unit test checks that
@@ -599,10 +735,14 @@ DERIVED_FIELDS: Final = {
         "parent": "order_id",
         "status_asked": "asked again after recovery",
         "fills_seen": "application bookkeeping (all seen)",
+        "answer_seen": "application bookkeeping",
         "finished_seen": "application bookkeeping",
         "released": "application bookkeeping (risk re-opened)",
     },
 }
+
+#: the message types as the records spell them (a decode saved per record)
+_MSG_TYPES: Final = {mt: mt.decode("latin-1") for mt in (b"D", b"F", b"G", b"H", b"8", b"9", b"j", b"3")}
 
 
 def _field(body: bytes, tag: bytes) -> bytes | None:
@@ -618,27 +758,6 @@ def _field(body: bytes, tag: bytes) -> bytes | None:
     return body[start : end if end >= 0 else len(body)]
 
 
-def _parent_sig(p: ParentOrder) -> tuple[Any, ...]:
-    """What, when it changes, makes a new parent record."""
-    return (
-        p.state,
-        p.cum_qty,
-        p.notional,
-        p.qty,
-        p.price,
-        p.cl_ord_id,
-        p.pending_cl_ord_id,
-        p.attempts,
-        p.late_fills,
-        p.text,
-        p.route_epoch,
-    )
-
-
-def _child_sig(c: ChildOrder) -> tuple[Any, ...]:
-    return (c.state, c.cum_qty, c.notional, c.qty, len(c.fills), c.lp_order_id, c.cancel_sent)
-
-
 class JournalRecorder:
     """The gateway's side of the journal: what to record, when, and the group commit.
 
@@ -646,18 +765,27 @@ class JournalRecorder:
     scorecard, the router's decisions and the risk kill switch are observed through
     ``observe`` (their calls are recorded as they happen, with their arguments). At
     ``flush`` (the engine's pre-store hook) the state of every parent touched since the
-    last flush, and of its children that changed, is appended; then one group is written.
+    last flush, and of its children, is appended where it changed; then one group is written.
+
+    On the order path a record is a tuple appended to the journal's buffer (serialised at
+    the flush, in one pass); parent and child states are compared with what was last
+    written by their changing fields only (``_parent_sig``, ``_child_sig``), the fields
+    that never change being turned into text once per order.
     """
 
     def __init__(self, journal: Journal, book: OrderBook, *, clock: Callable[[], float] = time.time) -> None:
         self.journal = journal
         self.book = book
         self.clock = clock
-        self._append = journal.append  # serialises at once (see Journal.buffer)
+        self._append = journal.buffer.append  # the buffer is one list for the journal's life
         self._touched: dict[bytes, ParentOrder] = {}
-        self._parent_sig: dict[bytes, tuple[Any, ...]] = {}
-        self._child_sig: dict[bytes, tuple[Any, ...]] = {}
+        # order id -> (head, sig) last written; child id -> the same: forgotten when a parent
+        # ends (a record more if it changes again, never one less)
+        self._parents: dict[bytes, tuple[tuple[Any, ...], tuple[Any, ...]]] = {}
+        self._children: dict[bytes, tuple[tuple[Any, ...], tuple[Any, ...]]] = {}
         self.lp_seq: dict[bytes, int] = {}  # child id -> MsgSeqNum its NewOrderSingle went with
+        # the child a session Reject from an LP names (by RefSeqNum), when the application can tell
+        self.reject_target: Callable[[str, Any], ChildOrder | None] | None = None
         journal.on_rotate = self.checkpoint_records
 
     # --- what the application tells -------------------------------------------------------
@@ -670,36 +798,40 @@ class JournalRecorder:
         if role == "lp":
             if mt not in _LP_JOURNALED:
                 return
-            book = self.book
+            children = self.book.children
             cl = msg.get(11)
-            c = book.children.get(cl) if cl else None
+            c = children.get(cl) if cl else None
             if c is None:
                 orig = msg.get(41)
-                c = book.children.get(orig) if orig else None
+                c = children.get(orig) if orig else None
                 if c is None and cl and cl.endswith(b"-X"):
-                    c = book.children.get(cl[:-2])
+                    c = children.get(cl[:-2])
+                if c is None and mt == b"3" and self.reject_target is not None:
+                    c = self.reject_target(name, msg)
             if c is not None:
                 self._touched[c.parent.order_id] = c.parent
         else:
+            by_cl = self.book.by_cl_ord_id
             cl = msg.get(11)
-            p = self.book.by_cl_ord_id.get((name, cl)) if cl else None
-            if p is None:
+            p = by_cl.get((name, cl)) if cl else None
+            if p is None and mt != b"D":
                 orig = msg.get(41)
-                p = self.book.by_cl_ord_id.get((name, orig)) if orig else None
+                p = by_cl.get((name, orig)) if orig else None
             if p is not None:
                 self._touched[p.order_id] = p
-        seq = msg.get(34)
+        fields = msg.fields
+        seq = fields[3][1] if len(fields) > 3 and fields[3][0] == 34 else msg.get(34)
         self._append(
-            {
-                "k": "in",
-                "t": now,
-                "session": name,
-                "role": role,
-                "seq": int(seq) if seq and seq.isdigit() else None,
-                "epoch": session.store.creation_time,
-                "msg_type": mt.decode("latin-1"),
-                "raw": msg.raw.decode("latin-1"),
-            }
+            (
+                "in",
+                now,
+                name,
+                role,
+                int(seq) if seq and seq.isdigit() else None,
+                session.store.creation_time,
+                _MSG_TYPES.get(mt) or mt.decode("latin-1"),
+                msg.raw.translate(FIX_SWAP).decode("latin-1"),
+            )
         )
 
     def sent(
@@ -713,34 +845,34 @@ class JournalRecorder:
     ) -> None:
         """An application message handed to ``session`` (sent, or stored while logged out)."""
         mt = item.msg_type
+        body = item.body
+        cid: str | None = None
         if role == "lp":
             if mt == b"V":
                 return  # market data requests
             if child is not None:
                 self.lp_seq[child.child_id] = seq
                 self._touched[child.parent.order_id] = child.parent
-        else:
-            body = item.body
-            if body.startswith(b"37="):
-                end = body.find(b"\x01")
-                oid = body[3:end]
-                p = self.book.parents.get(oid)
-                if p is not None:
-                    self._touched[oid] = p
-                elif oid == b"NONE" and mt == b"8" and b"\x01150=8\x01" in body:
-                    self._entry_reject(item, now)
+                cid = child.child_id.decode("latin-1")
+        elif body.startswith(b"37="):
+            oid = body[3 : body.find(b"\x01")]
+            parent = self.book.parents.get(oid)
+            if parent is not None:
+                self._touched[oid] = parent
+            elif oid == b"NONE" and mt == b"8" and b"\x01150=8\x01" in body:
+                self._entry_reject(item, now)
         self._append(
-            {
-                "k": "out",
-                "t": now,
-                "session": item.dest,
-                "role": role,
-                "seq": seq,
-                "epoch": session.store.creation_time,
-                "msg_type": mt.decode("latin-1"),
-                "body": item.body.decode("latin-1"),
-                "child": child.child_id.decode("latin-1") if child is not None else None,
-            }
+            (
+                "out",
+                now,
+                item.dest,
+                role,
+                seq,
+                session.store.creation_time,
+                _MSG_TYPES.get(mt) or mt.decode("latin-1"),
+                body.translate(FIX_SWAP).decode("latin-1"),
+                cid,
+            )
         )
 
     def _entry_reject(self, item: Out, now: float) -> None:
@@ -780,43 +912,85 @@ class JournalRecorder:
             }
         )
 
-    def record(self, record: Record) -> None:
-        """Any other record (start, admin, score, decision)."""
+    def record(self, record: Record | tuple[Any, ...]) -> None:
+        """Any other record (start, admin, score, decision): a dict, or a tuple as ``FIELDS``.
+
+        It is serialised at the next flush: what it holds must not change until then.
+        """
         self._append(record)
 
     # --- group commit ----------------------------------------------------------------------
     def _emit_states(self) -> None:
         touched = self._touched
-        if not touched:
-            return
         self._touched = {}
         now = self.clock()
-        psig = self._parent_sig
-        csig = self._child_sig
+        parents = self._parents
+        children = self._children
         append = self._append
+        lp_seq = self.lp_seq
         for oid, p in touched.items():
-            sig = _parent_sig(p)
-            if psig.get(oid) != sig:
-                psig[oid] = sig
-                append(parent_record(p, now))
+            sig = (
+                p.cl_ord_id,
+                p.orig_cl_ord_id,
+                p.qty,
+                p.price,
+                p.state,
+                p.cum_qty,
+                p.notional,
+                p.attempts,
+                p.pending_cl_ord_id,
+                p.pending_qty,
+                p.pending_price,
+                p.cancel_reason,
+                p.text,
+                p.late_fills,
+                p.route_epoch,
+            )
+            last = parents.get(oid)
+            if last is None or last[1] != sig:
+                head = _parent_head(p) if last is None else last[0]
+                parents[oid] = (head, sig)
+                append(_parent_line(now, head, sig))
             for c in p.children:
-                cs = _child_sig(c)
                 cid = c.child_id
-                if csig.get(cid) != cs:
-                    csig[cid] = cs
-                    append(child_record(c, now, self.lp_seq.get(cid)))
-                    if c.state in CHILD_TERMINAL:
-                        self.lp_seq.pop(cid, None)
+                csig = (
+                    c.qty,
+                    c.price,
+                    c.state,
+                    c.cum_qty,
+                    c.notional,
+                    c.lp_order_id,
+                    c.acked_at,
+                    c.first_fill_at,
+                    c.done_at,
+                    c.cancel_sent,
+                    c.text,
+                    len(c.fills),
+                )
+                clast = children.get(cid)
+                if clast is None or clast[1] != csig:
+                    chead = _child_head(c) if clast is None else clast[0]
+                    children[cid] = (chead, csig)
+                    append(_child_line(now, chead, csig, c, lp_seq.get(cid)))
+                    if csig[2] in CHILD_TERMINAL:
+                        lp_seq.pop(cid, None)
+            if sig[4] in TERMINAL:
+                del parents[oid]
+                for c in p.children:
+                    children.pop(c.child_id, None)
 
     def flush(self) -> None:
         """The engine's pre-store hook: states of what changed, then one group."""
-        self._emit_states()
-        self.journal.flush()
+        if self._touched:
+            self._emit_states()
+        journal = self.journal
+        if journal.buffer:
+            journal.flush()
 
-    def checkpoint_records(self) -> list[Record]:
+    def checkpoint_records(self) -> list[Any]:
         """The open parents and their children, repeated at the start of a file."""
         now = self.clock()
-        out: list[Record] = []
+        out: list[Any] = []
         opened = list(self.book.open_parents.values())
         out.append({"k": "checkpoint", "t": now, "open": len(opened)})
         for p in opened:
@@ -828,9 +1002,11 @@ class JournalRecorder:
     def remember(self, parents: list[ParentOrder]) -> None:
         """Recovered orders: their journaled state is what they are (no record needed)."""
         for p in parents:
-            self._parent_sig[p.order_id] = _parent_sig(p)
+            if p.state in TERMINAL:
+                continue
+            self._parents[p.order_id] = (_parent_head(p), _parent_sig(p))
             for c in p.children:
-                self._child_sig[c.child_id] = _child_sig(c)
+                self._children[c.child_id] = (_child_head(c), _child_sig(c))
 
     # --- observed domain objects ------------------------------------------------------------
     def observe(self, scorecard: Any, router: Any, risk: Any) -> None:
@@ -839,8 +1015,14 @@ class JournalRecorder:
 
         Wrapping rather than calling from the application means that whoever changes them
         (the order path, the console, a signal) is journaled the same way.
+
+        ``on_answer`` is recorded once per child: the application calls it again with a fill
+        and at the end, where the scorecard ignores it (it keeps the first answer); a repeat
+        since the child was sent is neither recorded nor passed on, so replaying the records
+        gives the same scorecard.
         """
         append = self._append
+        answered: set[bytes] = set()  # children whose answer is recorded (since they were sent)
 
         on_sent = scorecard.on_sent
 
@@ -858,21 +1040,22 @@ class JournalRecorder:
             last_look: bool = False,
         ) -> None:
             append(
-                {
-                    "k": "score",
-                    "t": now,
-                    "ev": "sent",
-                    "child": child_id.decode("latin-1"),
-                    "lp": lp,
-                    "symbol": symbol,
-                    "side": side,
-                    "qty": qty,
-                    "bid": bid,
-                    "ask": ask,
-                    "typical": typical,
-                    "last_look": last_look,
-                }
+                (
+                    "score",
+                    now,
+                    "sent",
+                    child_id.decode("latin-1"),
+                    lp,
+                    symbol,
+                    side,
+                    qty,
+                    bid,
+                    ask,
+                    typical,
+                    last_look,
+                )
             )
+            answered.discard(child_id)
             on_sent(
                 child_id, lp, symbol, side, qty, now, bid=bid, ask=ask, typical=typical, last_look=last_look
             )
@@ -880,36 +1063,23 @@ class JournalRecorder:
         on_answer = scorecard.on_answer
 
         def answer(child_id: bytes, now: float) -> None:
-            append({"k": "score", "t": now, "ev": "answer", "child": child_id.decode("latin-1")})
+            if child_id in answered:
+                return  # the scorecard has its first answer
+            answered.add(child_id)
+            append(("score", now, "answer", child_id.decode("latin-1")))
             on_answer(child_id, now)
 
         on_fill = scorecard.on_fill
 
         def fill(child_id: bytes, qty: float, price: float, now: float) -> None:
-            append(
-                {
-                    "k": "score",
-                    "t": now,
-                    "ev": "fill",
-                    "child": child_id.decode("latin-1"),
-                    "qty": qty,
-                    "price": price,
-                }
-            )
+            append(("score", now, "fill", child_id.decode("latin-1"), qty, price))
             on_fill(child_id, qty, price, now)
 
         on_done = scorecard.on_done
 
         def done(child_id: bytes, rejected: bool, now: float) -> None:
-            append(
-                {
-                    "k": "score",
-                    "t": now,
-                    "ev": "done",
-                    "child": child_id.decode("latin-1"),
-                    "rejected": rejected,
-                }
-            )
+            append(("score", now, "done", child_id.decode("latin-1"), rejected))
+            answered.discard(child_id)
             on_done(child_id, rejected, now)
 
         mature = scorecard.mature
@@ -923,7 +1093,7 @@ class JournalRecorder:
 
             n: int = mature(now, seen)
             if mids:
-                append({"k": "score", "t": now, "ev": "mature", "mids": mids})
+                append(("score", now, "mature", mids))
             return n
 
         set_weights = scorecard.set_weights
@@ -970,28 +1140,32 @@ class JournalRecorder:
 
         previous = getattr(router, "on_decision", None)
         parents = self.book.parents
+        typicals: dict[str, float] = {}  # symbol -> typical size as a float
 
         def decision(d: Any) -> None:
             p = parents.get(d.order_id.encode("latin-1"))
             qty = typical = None
             if p is not None:
-                qty = p.inst.qty_to_float(d.available_qty)
-                typical = float(p.inst.typical_size)
+                inst = p.inst
+                qty = inst.qty_to_float(d.available_qty)
+                typical = typicals.get(inst.symbol)
+                if typical is None:
+                    typical = typicals[inst.symbol] = float(inst.typical_size)
             append(
-                {
-                    "k": "decision",
-                    "t": d.time,
-                    "order_id": d.order_id,
-                    "symbol": d.symbol,
-                    "router": d.router,
-                    "profile": d.profile,
-                    "available": d.available_qty,
-                    "attempt": d.attempt,
-                    "qty": qty,
-                    "typical": typical,
-                    "candidates": [[c.lp, c.eligible, c.why, c.score] for c in d.candidates],
-                    "children": [[c.lp, c.qty, c.price, c.tif.decode("latin-1")] for c in d.children],
-                }
+                (
+                    "decision",
+                    d.time,
+                    d.order_id,
+                    d.symbol,
+                    d.router,
+                    d.profile,
+                    d.available_qty,
+                    d.attempt,
+                    qty,
+                    typical,
+                    [[c.lp, c.eligible, c.why, c.score] for c in d.candidates],
+                    [[c.lp, c.qty, c.price, c.tif.decode("latin-1")] for c in d.children],
+                )
             )
             if previous is not None:
                 previous(d)
