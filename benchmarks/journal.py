@@ -3,12 +3,13 @@
 Both candidates get the same records: the mix one order produces in the gateway (the
 parent and child states, the OMS NewOrderSingle and the LP fill as received, the ack and
 fill reports to the OMS and the child order sent, a routing decision, four scorecard
-inputs), built with the gateway's own record functions. Per event-loop callback a group
-of ``GROUP`` records is committed, as the engine's pre-store hook does.
+inputs), in the forms the recorder makes (tuples for the order path's records, see
+``gateway.journal.FIELDS``). Per event-loop callback a group of ``GROUP`` records is
+committed, as the engine's pre-store hook does.
 
 - file: ``gateway.journal.Journal``: ``append`` (a list append) per record, then ``flush``
-  per group (orjson per record, CRC-32, one ``os.write``), fsync never / interval (the
-  background fsync is not on the loop) / always.
+  per group (orjson per record, CRC-32, a copy into the file's shared mapping), fsync
+  never / interval (the background fsync is not on the loop) / always.
 - sqlite: the standard ``sqlite3`` module, WAL journal mode, one table
   ``records(t REAL, k TEXT, body TEXT)``: the same append, then per group the records as
   JSON (orjson) by ``executemany`` and a ``commit``; synchronous OFF / NORMAL / FULL
@@ -17,10 +18,12 @@ of ``GROUP`` records is committed, as the engine's pre-store hook does.
 Figures are microseconds per record, everything that runs on the loop included (building
 the record dicts is the same for both and is measured apart, ``build_us``).
 
-- order_path: the gateway itself (``GatewayApplication``, no sockets: sessions made to look
-  logged on) taking an order, its LP's ack and fill, with the journal on and off: the CPU
-  microseconds per order and what the journal adds (``journal_us_per_order``). The machine
-may be noisy: each candidate runs ``--repeats`` batches interleaved, medians are printed.
+- order_path: the whole order path of ``benchmarks/pipeline.py`` (the gateway with its
+  sessions over in-memory transports; an order, its LP's ack and fill), built twice in one
+  process, journal on and off, run in alternating chunks of orders so that the machine's
+  load hits both alike: gateway microseconds per order and what the journal adds
+  (``journal_us_per_order``, the median over chunks of on minus off), at one order per
+  read (``batch1``) and 50 (``batch50``).
 Prints ``name=value`` lines. Always exits 0: a benchmark is not a test.
 
 Usage: ``python benchmarks/journal.py [--quick]``
@@ -66,8 +69,8 @@ REPORT = (
 )
 
 
-def order_records(now: float) -> list[dict[str, Any]]:
-    """The records of one order's life, as the gateway makes them."""
+def order_records(now: float) -> list[Any]:
+    """The records of one order's life, as the gateway makes them (tuples as ``FIELDS``)."""
     inst = Instrument("ACME", Decimal("0.01"), Decimal("1"))
     p = ParentOrder(
         b"GW1a2b3cO4711",
@@ -86,71 +89,43 @@ def order_records(now: float) -> list[dict[str, Any]]:
     c.fills.append(Fill(b"LP_A-1A2B-E9120", 2500, 5002, b"GW1a2b3cE4714"))
     p.children.append(c)
     p.state, p.cum_qty, p.notional = "filled", 2500, 2500 * 5002
-    base = {"t": now, "session": "FIX.4.4:FIXGW->OMS1", "epoch": now - 3600.0}
+    oms, epoch, cid = "FIX.4.4:FIXGW->OMS1", now - 3600.0, "GW1a2b3cC4712"
+    lp_body = "11=GW1a2b3cC4712\x0121=1\x0155=ACME\x0154=1\x0138=2500\x0140=2\x0144=50.05\x0159=3\x01"
     return [
-        {"k": "in", **base, "role": "oms", "seq": 4711, "msg_type": "D", "raw": NOS},
-        {
-            "k": "decision",
-            "t": now,
-            "order_id": "GW1a2b3cO4711",
-            "symbol": "ACME",
-            "router": "scorecard",
-            "profile": "best_price",
-            "available": 2500,
-            "attempt": 1,
-            "qty": 2500.0,
-            "typical": 10000.0,
-            "candidates": [
+        ("in", now, oms, "oms", 4711, epoch, "D", NOS),
+        (
+            "decision",
+            now,
+            "GW1a2b3cO4711",
+            "ACME",
+            "scorecard",
+            "best_price",
+            2500,
+            1,
+            2500.0,
+            10000.0,
+            [
                 ["LP_A", True, "chosen", 71.2],
                 ["LP_B", True, "lower score", 55.0],
                 ["LP_C", False, "quote through the limit", None],
             ],
-            "children": [["LP_A", 2500, 5005, "3"]],
-        },
-        {
-            "k": "out",
-            **base,
-            "role": "lp",
-            "seq": 812,
-            "msg_type": "D",
-            "child": "GW1a2b3cC4712",
-            "body": "11=GW1a2b3cC4712\x0121=1\x0155=ACME\x0154=1\x0138=2500\x0140=2\x0144=50.05\x0159=3\x01",
-        },
-        {
-            "k": "score",
-            "t": now,
-            "ev": "sent",
-            "child": "GW1a2b3cC4712",
-            "lp": "LP_A",
-            "symbol": "ACME",
-            "side": 1,
-            "qty": 2500.0,
-            "bid": 50.0,
-            "ask": 50.02,
-            "typical": 10000.0,
-            "last_look": False,
-        },
-        {
-            "k": "out",
-            **base,
-            "role": "oms",
-            "seq": 5120,
-            "msg_type": "8",
-            "child": None,
-            "body": REPORT.replace("150=F", "150=0"),
-        },
-        {"k": "in", **base, "role": "lp", "seq": 9120, "msg_type": "8", "raw": FILL},
-        {"k": "score", "t": now, "ev": "answer", "child": "GW1a2b3cC4712"},
-        {"k": "score", "t": now, "ev": "fill", "child": "GW1a2b3cC4712", "qty": 2500.0, "price": 50.02},
-        {"k": "score", "t": now, "ev": "done", "child": "GW1a2b3cC4712", "rejected": False},
+            [["LP_A", 2500, 5005, "3"]],
+        ),
+        ("out", now, "LP_A", "lp", 812, epoch, "D", lp_body, cid),
+        ("score", now, "sent", cid, "LP_A", "ACME", 1, 2500.0, 50.0, 50.02, 10000.0, False),
+        ("out", now, oms, "oms", 5120, epoch, "8", REPORT.replace("150=F", "150=0"), None),
+        ("in", now, "LP_A", "lp", 9120, epoch, "8", FILL),
+        ("score", now, "answer", cid),
+        ("score", now, "fill", cid, 2500.0, 50.02),
+        ("score", now, "done", cid, False),
         child_record(c, now, 812),
         parent_record(p, now),
-        {"k": "out", **base, "role": "oms", "seq": 5121, "msg_type": "8", "child": None, "body": REPORT},
+        ("out", now, oms, "oms", 5121, epoch, "8", REPORT, None),
     ]
 
 
 def build_cost(n: int) -> float:
-    """Microseconds per record to build the dicts (the same for every backend)."""
+    """Microseconds per record to build the records (the same for every backend)."""
     t0 = time.perf_counter()
     made = 0
     now = time.time()
@@ -159,13 +134,14 @@ def build_cost(n: int) -> float:
     return (time.perf_counter() - t0) / made * 1e6
 
 
-def file_candidate(
-    directory: Path, fsync: str
-) -> tuple[Callable[[list[dict[str, Any]]], None], Callable[[], None]]:
+Candidate = tuple[Callable[[list[Any]], None], Callable[[], None]]
+
+
+def file_candidate(directory: Path, fsync: str) -> Candidate:
     journal = Journal(directory, fsync)
     journal.open()
 
-    def run(records: list[dict[str, Any]]) -> None:
+    def run(records: list[Any]) -> None:
         append = journal.append
         for i in range(0, len(records), GROUP):
             for r in records[i : i + GROUP]:
@@ -175,22 +151,20 @@ def file_candidate(
     return run, journal.close
 
 
-def sqlite_candidate(
-    path: Path, synchronous: str
-) -> tuple[Callable[[list[dict[str, Any]]], None], Callable[[], None]]:
+def sqlite_candidate(path: Path, synchronous: str) -> Candidate:
     db = sqlite3.connect(path, isolation_level=None)
     db.execute("PRAGMA journal_mode=WAL")
     db.execute(f"PRAGMA synchronous={synchronous}")
     db.execute("CREATE TABLE IF NOT EXISTS records (t REAL, k TEXT, body TEXT)")
     dumps = orjson.dumps
 
-    def run(records: list[dict[str, Any]]) -> None:
-        buffer: list[dict[str, Any]] = []
+    def run(records: list[Any]) -> None:
+        buffer: list[Any] = []
         append = buffer.append
         for i in range(0, len(records), GROUP):
             for r in records[i : i + GROUP]:
                 append(r)
-            rows = [(r["t"], r["k"], dumps(r).decode()) for r in buffer]
+            rows = [(r[1], r[0], dumps(r).decode()) for r in buffer]
             buffer.clear()
             db.execute("BEGIN")
             db.executemany("INSERT INTO records VALUES (?, ?, ?)", rows)
@@ -199,87 +173,44 @@ def sqlite_candidate(
     return run, db.close
 
 
-def order_path(journal: bool, n: int, tmp: Path) -> tuple[float, float]:
-    """CPU us per order (NewOrderSingle, LP ack, LP fill) through the gateway; records/order."""
-    from gateway.app import GatewayApplication
-    from gateway.config import parse_config
-    from gateway.fix.codec import encode, parse
-    from gateway.fix.timeutil import utc_timestamp
-    from gateway.sessions.session import LOGGED_ON
+def order_path(batch: int, orders: int, chunks: int) -> dict[str, float]:
+    """The pipeline of ``benchmarks/pipeline.py`` journal on and off, chunks interleaved."""
+    import asyncio
+    import gc
 
-    settings = parse_config(
-        {
-            "gateway": {"StateDir": str(tmp)},
-            "default": {"BeginString": "FIX.4.4", "SenderCompID": "FIXGW"},
-            "session": [
-                {"Name": "OMS1", "ConnectionType": "acceptor", "TargetCompID": "OMS1", "SocketAcceptPort": 1},
-                {
-                    "Name": "LP_A",
-                    "ConnectionType": "initiator",
-                    "TargetCompID": "LP_A",
-                    "SocketConnectPort": 2,
-                },
-            ],
-            "instrument": [{"Symbol": "ACME", "TickSize": "0.01", "LotSize": "1"}],
-            "router": {"Priority": ["LP_A"]},
-            "journal": {"Enabled": journal, "Fsync": "interval"},
-        },
-        "bench.toml",
-        tmp,
-    )
-    app = GatewayApplication(settings)
-    if app.journal is not None:
-        app.journal.start()
-    (sid,) = app.oms_sessions
-    oms, lp = app.oms_sessions[sid], app.lp_sessions["LP_A"]
-    oms.state = lp.state = LOGGED_ON
+    sys.path.insert(0, str(Path(__file__).resolve().parent))
+    import pipeline  # the order path over in-memory transports (benchmarks/pipeline.py)
 
-    def msg(sender: bytes, seq: int, body: bytes, msg_type: bytes = b"8") -> Any:
-        head = b"35=%s\x0134=%d\x0149=%s\x0152=%s\x0156=FIXGW\x01" % (
-            msg_type,
-            seq,
-            sender,
-            utc_timestamp(now),
-        )
-        return parse(encode(b"FIX.4.4", head + body))
+    async def run() -> dict[str, float]:
+        with tempfile.TemporaryDirectory() as tmp:
+            on = pipeline.build(True, "static", Path(tmp) / "on")
+            off = pipeline.build(False, "static", Path(tmp) / "off")
+            gc.set_threshold(50_000, 20, 100)  # as fixgw run (and pipeline.py --gc tuned)
+            gc.freeze()
+            first = 1000
+            for p in (on, off):
+                p.run(first, batch)
+            records0 = on.app.journal.journal.records if on.app.journal is not None else 0
+            times: dict[str, list[float]] = {"on": [], "off": []}
+            for _ in range(chunks):
+                for name, p in (("on", on), ("off", off)):
+                    before = p.timed_ns
+                    p.run(orders, batch, first)
+                    times[name].append((p.timed_ns - before) / 1000 / orders)
+                first += orders
+            journal = on.app.journal
+            records = (journal.journal.records - records0) / (orders * chunks) if journal else 0.0
+            if journal is not None:
+                journal.close()
+        diffs = [a - b for a, b in zip(times["on"], times["off"], strict=True)]
+        return {
+            "us_per_order_journal_on": statistics.median(times["on"]),
+            "us_per_order_journal_off": statistics.median(times["off"]),
+            "journal_us_per_order": statistics.median(diffs),
+            "records_per_order": records,
+        }
 
-    now = time.time()
-    orders = [
-        msg(
-            b"OMS1",
-            k + 1,
-            b"11=C%d\x0121=1\x0155=ACME\x0154=1\x0138=100\x0140=2\x0144=100.05\x0159=3\x01" % k,
-            b"D",
-        )
-        for k in range(n)
-    ]
-    cpu = 0.0
-    for k, order in enumerate(orders):
-        t0 = time.process_time()
-        oms.store.next_target_seq = k + 2
-        app.on_message(oms, order, now)
-        cid = app.book.by_cl_ord_id[(sid, b"C%d" % k)].children[-1].child_id
-        cpu += time.process_time() - t0
-        base = b"37=L%d\x0111=%s\x0155=ACME\x0154=1\x0138=100\x01" % (k, cid)
-        ack = msg(b"LP_A", 2 * k + 1, base + b"17=A%d\x01150=0\x0139=0\x01151=100\x0114=0\x016=0\x01" % k)
-        fill = msg(
-            b"LP_A",
-            2 * k + 2,
-            base + b"17=F%d\x01150=F\x0139=2\x0132=100\x0131=100.01\x01151=0\x0114=100\x016=100.01\x01" % k,
-        )
-        t0 = time.process_time()
-        app.on_message(lp, ack, now)
-        app.on_message(lp, fill, now)
-        app.engine.flush()
-        cpu += time.process_time() - t0
-        oms.data_to_send()
-        lp.data_to_send()
-    records = app.journal.journal.records / n if app.journal is not None else 0.0
-    if app.journal is not None:
-        app.journal.close()
-    for s in app.sessions_by_name.values():
-        s.store.close()
-    return cpu / n * 1e6, records
+    return asyncio.run(run())
 
 
 def main() -> int:
@@ -295,13 +226,13 @@ def main() -> int:
     sizes = [len(orjson.dumps(r)) for r in order_records(now)]
     with tempfile.TemporaryDirectory() as tmp:
         base = Path(tmp)
-        candidates: dict[str, tuple[Callable[[list[dict[str, Any]]], None], Callable[[], None]]] = {
+        candidates: dict[str, Candidate] = {
             "file_never": file_candidate(base / "never", "never"),
             "file_interval": file_candidate(base / "interval", "interval"),
             "sqlite_wal_off": sqlite_candidate(base / "off.db", "OFF"),
             "sqlite_wal_normal": sqlite_candidate(base / "normal.db", "NORMAL"),
         }
-        slow: dict[str, tuple[Callable[[list[dict[str, Any]]], None], Callable[[], None]]] = {
+        slow: dict[str, Candidate] = {
             "file_always": file_candidate(base / "always", "always"),
             "sqlite_wal_full": sqlite_candidate(base / "full.db", "FULL"),
         }
@@ -332,22 +263,10 @@ def main() -> int:
     print(f"sqlite_bytes_per_order={db_bytes / (orders * repeats):.0f}")
     print(f"us_per_order_file_interval={med['file_interval'] * per_order:.1f}")
     print(f"us_per_order_sqlite_wal_normal={med['sqlite_wal_normal'] * per_order:.1f}")
-    n = 300 if args.quick else 2000
-    with_journal: list[float] = []
-    without: list[float] = []
-    records = 0.0
-    with tempfile.TemporaryDirectory() as tmp:
-        for i in range(repeats):  # interleaved: the machine's load hits both alike
-            off, _ = order_path(False, n, Path(tmp) / f"off{i}")
-            on, records = order_path(True, n, Path(tmp) / f"on{i}")
-            without.append(off)
-            with_journal.append(on)
-    print(f"order_path_records_per_order={records:.1f}")
-    print(f"order_path_us_per_order_without_journal={statistics.median(without):.1f}")
-    print(f"order_path_us_per_order_with_journal={statistics.median(with_journal):.1f}")
-    extra = statistics.median([a - b for a, b in zip(with_journal, without, strict=True)])
-    print(f"journal_us_per_order={extra:.1f}")
-    print(f"journal_us_per_record_on_the_order_path={extra / records if records else 0.0:.2f}")
+    for batch in (1, 50):
+        figures = order_path(batch, 200 if args.quick else 500, repeats * (1 if args.quick else 4))
+        for k, v in figures.items():
+            print(f"order_path_batch{batch}_{k}={v:.1f}")
     return 0
 
 

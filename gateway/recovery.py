@@ -56,10 +56,12 @@ from gateway.journal import (
     JournalRecorder,
     JournalSettings,
     Record,
+    as_record,
     day_of,
     file_for,
     groups_in,
     journal_files,
+    line_kind,
     read_groups,
     replay_score,
 )
@@ -67,6 +69,7 @@ from gateway.orders import C_UNKNOWN, CHILD_TERMINAL, TERMINAL, ChildOrder, Fill
 from gateway.sessions.store import FileStore
 
 SNAPSHOT_FILE = "scorecard.snapshot"
+SNAPSHOT_SCHEMA = 1  # of the snapshot file (the journal's schema is apart: gateway.journal)
 
 
 def _b(s: str | None) -> bytes | None:
@@ -173,7 +176,7 @@ def write_snapshot(path: Path, card: Any, position: tuple[str, int], now: float)
     that wrote it, from its state directory (like the FIX stores).
     """
     data = pickle.dumps(
-        {"schema": SCHEMA_VERSION, "t": now, "position": list(position), **scorecard_state(card)},
+        {"schema": SNAPSHOT_SCHEMA, "t": now, "position": list(position), **scorecard_state(card)},
         protocol=pickle.HIGHEST_PROTOCOL,
     )
     tmp = path.with_name(path.name + ".tmp")
@@ -188,7 +191,7 @@ def read_snapshot(path: Path) -> dict[str, Any] | None:
         return None
     except Exception:  # a snapshot from another version, or damaged: the journal will do
         return None
-    if not isinstance(data, dict) or data.get("schema") != SCHEMA_VERSION:
+    if not isinstance(data, dict) or data.get("schema") != SNAPSHOT_SCHEMA:
         return None
     return data
 
@@ -213,12 +216,22 @@ class JournalState:
     records: int = 0
 
 
-_OUT_LP = b'"role":"lp"'
-_CHILD = b'{"k":"child"'
 _ORDER_ID = b'"order_id":"'
 _CHILD_ID = b'"child_id":"'
-_KIND = len(b'{"k":"')  # records start {"k":"<kind>": the kind's first letter is at this offset
-_P, _C, _S, _D, _O = (ord(c) for c in "pcsdo")
+
+
+def _state_id(data: bytes, a: int, b: int) -> bytes:
+    """The order or child id of a parent / child record line, without parsing it.
+
+    Schema 2: ``["parent",<t>,"<id>",...``: the first string after the time. Schema 1:
+    ``{"k":"parent",...,"order_id":"<id>",...`` (``child_id`` for a child).
+    """
+    if data[a] == 0x5B:
+        i = data.find(b',"', data.find(b'",', a, b) + 2, b) + 2
+    else:
+        key = _ORDER_ID if data.startswith(b'{"k":"p', a) else _CHILD_ID
+        i = data.find(key, a, b) + len(key)
+    return data[i : data.find(b'"', i, b)]
 
 
 def fold(path: Path, scores_from: int | None = 0) -> JournalState:
@@ -228,7 +241,8 @@ def fold(path: Path, scores_from: int | None = 0) -> JournalState:
     Only what recovery needs is parsed: the last record of each parent and child (found by
     its id without parsing the others), sequence numbers, reports to the OMS; decisions
     and messages to LPs are skipped. This runs before the gateway takes any traffic, over
-    the whole day: it is written for speed.
+    the whole day: it is written for speed. Records of schema 1 (objects) and 2 (arrays for
+    the order path) are read alike.
     """
     st = JournalState()
     name = path.name
@@ -237,8 +251,6 @@ def fold(path: Path, scores_from: int | None = 0) -> JournalState:
     except FileNotFoundError:
         return st
     loads = orjson.loads
-    starts = data.startswith
-    find = data.find
     last_parent: dict[bytes, tuple[int, int]] = {}
     last_child: dict[bytes, tuple[int, int]] = {}
     epochs: dict[float, str] = {}
@@ -247,24 +259,26 @@ def fold(path: Path, scores_from: int | None = 0) -> JournalState:
         st.records += len(group.lines)
         want_scores = scores_from is not None and group.start >= scores_from
         for a, b in group.lines:
-            kind = data[a + _KIND]
-            if kind == _P or (kind == _C and starts(_CHILD, a)):
-                key = _ORDER_ID if kind == _P else _CHILD_ID
-                i = find(key, a, b) + len(key)
-                ident = data[i : find(b'"', i, b)]
-                (last_parent if kind == _P else last_child)[ident] = (a, b)
+            kind = line_kind(data, a)
+            if kind == b"parent":
+                last_parent[_state_id(data, a, b)] = (a, b)
                 continue
-            if kind == _S and data[a + _KIND + 1] == 99:  # score
+            if kind == b"child":
+                last_child[_state_id(data, a, b)] = (a, b)
+                continue
+            if kind == b"score":
                 if want_scores:
-                    st.scores.append((name, group.start, loads(data[a:b])))
+                    st.scores.append((name, group.start, as_record(loads(data[a:b]))))
                 continue
-            if kind == _D or (kind == _O and find(_OUT_LP, a, b) >= 0):
+            if kind == b"decision":
                 continue
-            rec = loads(data[a:b])
+            rec = as_record(loads(data[a:b]))
             k = rec.get("k")
             if k == "in":
                 _fold_in(st, rec, epochs)
             elif k == "out":
+                if rec["role"] == "lp":
+                    continue
                 st.oms_out.append(
                     (
                         rec["session"],
@@ -280,10 +294,10 @@ def fold(path: Path, scores_from: int | None = 0) -> JournalState:
             elif k == "admin":
                 st.admin.append(rec)
     for a, b in last_parent.values():
-        rec = loads(data[a:b])
+        rec = as_record(loads(data[a:b]))
         st.parents[rec["order_id"]] = rec
     for a, b in last_child.values():
-        rec = loads(data[a:b])
+        rec = as_record(loads(data[a:b]))
         st.children[rec["child_id"]] = rec
     return st
 
@@ -428,18 +442,16 @@ class GatewayJournal(JournalRecorder):
         self._set_weights = app.scorecard.set_weights
         self.observe(app.scorecard, app.router, app.risk)
         app.engine.before_store_flush.append(self.flush)
+        self.reject_target = self._rejected_child
         self.recovery: RecoveryReport | None = None
         self._last_snapshot = 0.0
         self._stop_sync = threading.Event()
         self._sync_thread: threading.Thread | None = None
 
-    def received(self, role: str, name: str, session: Any, msg: Any, now: float) -> None:
-        if role == "lp" and msg.msg_type == b"3":  # a session Reject names our message by seq
-            ref = msg.get(45)
-            child = self.app.lps.seq_to_child.get((name, int(ref))) if ref and ref.isdigit() else None
-            if child is not None:
-                self.touch(child.parent)
-        super().received(role, name, session, msg, now)
+    def _rejected_child(self, name: str, msg: Any) -> ChildOrder | None:
+        """The child a session Reject from an LP names by its RefSeqNum (if still known)."""
+        ref = msg.get(45)
+        return self.app.lps.seq_to_child.get((name, int(ref))) if ref and ref.isdigit() else None
 
     # --- start ------------------------------------------------------------------------
     def start(self, now: float | None = None) -> RecoveryReport | None:

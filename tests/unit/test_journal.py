@@ -19,6 +19,7 @@ from gateway.journal import (
     Journal,
     JournalConfigError,
     JournalRecorder,
+    as_record,
     child_record,
     day_of,
     journal_files,
@@ -28,7 +29,7 @@ from gateway.journal import (
     read_records,
     replay_score,
 )
-from gateway.orders import ChildOrder, Fill, OrderBook, ParentOrder
+from gateway.orders import ChildOrder, Fill, OrderBook, Out, ParentOrder
 from gateway.scorecard import Scorecard
 
 DAY1 = 1_700_000_000.0  # 2023-11-14 22:13:20 UTC
@@ -213,8 +214,8 @@ def _orders() -> tuple[ParentOrder, ChildOrder]:
 
 def test_every_order_field_is_journaled_or_derived() -> None:
     p, c = _orders()
-    prec = parent_record(p, DAY1)
-    crec = child_record(c, DAY1, 7)
+    prec = as_record(list(parent_record(p, DAY1)))
+    crec = as_record(list(child_record(c, DAY1, 7)))
     for cls, rec, derived in (
         (ParentOrder, prec, DERIVED_FIELDS["parent"]),
         (ChildOrder, crec, DERIVED_FIELDS["child"]),
@@ -225,8 +226,9 @@ def test_every_order_field_is_journaled_or_derived() -> None:
             )
     assert crec["fills"] == [["LPX-1", 200, 10004, "GW1E3", False]]
     assert prec["qty"] == 500 and prec["price"] == 10005 and prec["state"] == "partially_filled"
-    # records are plain JSON
-    assert orjson.loads(orjson.dumps(prec)) == prec
+    assert prec["order_id"] == "GW1O1" and crec["order_id"] == "GW1O1" and crec["lp_seq"] == 7
+    # records are plain JSON: an array whose fields journal.FIELDS names
+    assert as_record(orjson.loads(orjson.dumps(parent_record(p, DAY1)))) == prec
 
 
 def test_recorder_writes_states_of_touched_parents_once_per_change(tmp_path: Path) -> None:
@@ -266,7 +268,9 @@ def test_scorecard_inputs_replay_to_the_same_scorecard(tmp_path: Path) -> None:
         card.on_sent(cid, lp, "ACME", 1 if i % 2 else -1, 1000.0, t, bid=99.99, ask=100.01, typical=1000.0)
         card.on_answer(cid, t + 0.002)
         if i % 3:
+            card.on_answer(cid, t + 0.002)  # again with the fill, as the application does
             card.on_fill(cid, 600.0, 100.0 + (i % 4) * 0.01, t + 0.01)
+        card.on_answer(cid, t + 0.002)  # and at the end
         card.on_done(cid, i % 3 == 0, t + 0.02)
         card.mature(t + 1.5, lambda symbol, i=i: 100.0 + i * 0.001)
         t += 0.5
@@ -285,3 +289,63 @@ def test_scorecard_inputs_replay_to_the_same_scorecard(tmp_path: Path) -> None:
     for lp in lps:
         assert again.kpis(lp, "ACME", None, t) == card.kpis(lp, "ACME", None, t)
     assert {r["ev"] for r in records if r["k"] == "score"} == {"sent", "answer", "fill", "done", "mature"}
+    assert sum(1 for r in records if r["k"] == "score" and r["ev"] == "answer") == 20  # once per child
+
+
+def test_order_path_records_are_arrays_read_back_as_dicts_with_fix_text_intact(tmp_path: Path) -> None:
+    j, clock = _journal(tmp_path)
+    book = OrderBook()
+    rec = JournalRecorder(j, book, clock=clock)
+
+    class Store:
+        creation_time = DAY1 - 60.0
+
+    class Sess:
+        store = Store()
+
+    class Msg:
+        msg_type = b"D"
+        raw = b"8=FIX.4.4\x019=40\x0135=D\x0134=7\x0111=C|1\x0158=a|b\x0110=000\x01"
+        fields = [
+            (8, b"FIX.4.4"),
+            (9, b"40"),
+            (35, b"D"),
+            (34, b"7"),
+            (11, b"C|1"),
+            (58, b"a|b"),
+            (10, b"000"),
+        ]
+
+        def get(self, tag: int) -> bytes | None:
+            return {11: b"C|1", 34: b"7"}.get(tag)
+
+    rec.received("oms", "OMS1", Sess(), Msg(), clock.t)
+    rec.sent("oms", Out("oms", "OMS1", b"8", b"37=NONE\x0111=C|1\x01150=0\x01"), Sess(), 9, clock.t)
+    rec.flush()
+    j.close()
+    lines = journal_files(tmp_path)[0].read_bytes().splitlines()
+    assert lines[0].startswith(b'["in",') and b"35=D|34=7|11=C\\u00011" in lines[0]  # SOH and | swapped
+    got = list(read_records(tmp_path))
+    assert got[0] == {
+        "k": "in",
+        "t": DAY1,
+        "session": "OMS1",
+        "role": "oms",
+        "seq": 7,
+        "epoch": DAY1 - 60.0,
+        "msg_type": "D",
+        "raw": Msg.raw.decode("latin-1"),
+    }
+    assert got[1]["k"] == "out" and got[1]["body"] == "37=NONE\x0111=C|1\x01150=0\x01" and got[1]["seq"] == 9
+
+
+def test_schema_1_object_records_are_still_read(tmp_path: Path) -> None:
+    lines = [
+        orjson.dumps({"k": "in", "t": DAY1, "session": "S", "role": "oms", "seq": 1, "raw": "35=D\x01"}),
+        orjson.dumps({"k": "score", "t": DAY1, "ev": "answer", "child": "C1"}),
+    ]
+    data = b"".join(line + b"\n" for line in lines)
+    commit = {"k": "commit", "t": DAY1, "g": 1, "n": 2, "crc": zlib.crc32(data)}
+    (tmp_path / f"journal-{day_of(DAY1)}.jsonl").write_bytes(data + orjson.dumps(commit) + b"\n")
+    got = list(read_records(tmp_path))
+    assert got[0]["raw"] == "35=D\x01" and got[1] == {"k": "score", "t": DAY1, "ev": "answer", "child": "C1"}
