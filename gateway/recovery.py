@@ -509,16 +509,21 @@ class GatewayJournal(JournalRecorder):
         if self.recovery is not None and self.recovery.score_records:
             self.snapshot(now)  # the next recovery need not replay the same records again
         self._last_snapshot = now
-        if self.settings.fsync == "interval" and self._sync_thread is None:
+        if self.settings.fsync != "always" and self._sync_thread is None:
             self._sync_thread = threading.Thread(target=self._sync_loop, name="journal-fsync", daemon=True)
             self._sync_thread.start()
         return self.recovery
 
     def _sync_loop(self) -> None:
+        """Off the loop: fsync every FsyncIntervalMs (policy interval), then the pages the next
+        groups will be copied to are made writable ahead (``Journal.prepare``)."""
         period = max(0.001, self.settings.fsync_interval_ms / 1000.0)
+        interval = self.settings.fsync == "interval"
         while not self._stop_sync.wait(period):
             try:
-                self.journal.sync()
+                if interval:
+                    self.journal.sync()
+                self.journal.prepare()
             except OSError:
                 import logging
 

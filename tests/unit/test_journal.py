@@ -169,8 +169,12 @@ def test_the_index_lets_a_reader_start_at_a_time(tmp_path: Path) -> None:
 @pytest.mark.parametrize(("policy", "per_flush"), [("always", True), ("interval", False), ("never", False)])
 def test_fsync_policy(tmp_path: Path, monkeypatch: pytest.MonkeyPatch, policy: str, per_flush: bool) -> None:
     synced: list[int] = []
+    ranges: list[int] = []
     real = os.fsync
     monkeypatch.setattr(journal_mod.os, "fsync", lambda fd: synced.append(fd) or real(fd))
+    if journal_mod._msync is not None:
+        real_msync = journal_mod._msync
+        monkeypatch.setattr(journal_mod, "_msync", lambda a, n, f: ranges.append(n) or real_msync(a, n, f))
     j, clock = _journal(tmp_path, policy)
     for i in range(3):
         j.append({"k": "x", "t": clock.t, "i": i})
@@ -179,9 +183,15 @@ def test_fsync_policy(tmp_path: Path, monkeypatch: pytest.MonkeyPatch, policy: s
     j.sync()  # what the interval policy's thread calls
     after = len(synced)
     if policy == "interval":
-        assert after == 2  # the day file and its index, once for the three groups
+        # the day file (its written range by msync where there is one) and its index, once
+        assert after + len(ranges) == 2
+        assert not ranges or ranges[0] == j.offset  # from the start of the file to the last group
         j.sync()
         assert len(synced) == after  # nothing new: no fsync
+        j.append({"k": "x", "t": clock.t, "i": 3})
+        j.flush()
+        j.sync()
+        assert not ranges or ranges[-1] == j.offset  # the page of the previous end on
     j.close()
 
 
@@ -349,3 +359,31 @@ def test_schema_1_object_records_are_still_read(tmp_path: Path) -> None:
     (tmp_path / f"journal-{day_of(DAY1)}.jsonl").write_bytes(data + orjson.dumps(commit) + b"\n")
     got = list(read_records(tmp_path))
     assert got[0]["raw"] == "35=D\x01" and got[1] == {"k": "score", "t": DAY1, "ev": "answer", "child": "C1"}
+
+
+def test_prepare_makes_the_pages_ahead_writable_without_writing_a_byte(tmp_path: Path) -> None:
+    j, clock = _journal(tmp_path, "interval")
+    j.append({"k": "x", "t": clock.t, "i": 0})
+    j.flush()
+    path = journal_files(tmp_path)[0]
+    before = path.read_bytes()
+    prepared = j.prepare()
+    if journal_mod._madvise is None:
+        pytest.skip("this kernel has no MADV_POPULATE_WRITE")
+    assert prepared > 0 and path.read_bytes() == before  # the file is what it was
+    for i in range(1, 200):  # into the prepared pages and past them
+        j.append({"k": "x", "t": clock.t, "i": i, "pad": "y" * 500})
+        j.flush()
+    assert [r["i"] for r in read_records(tmp_path)] == list(range(200))
+    assert j.prepare() > 0
+    ready = j._prepared
+    assert ready > j.offset
+    j.append({"k": "x", "t": clock.t, "i": 200})
+    j.flush()
+    j.sync()
+    if journal_mod._msync is not None:
+        assert j._prepared == ready  # what was written is flushed; the pages ahead stay ready
+    j.close()
+    assert [r["i"] for r in read_records(tmp_path)] == list(range(201))
+    assert path.stat().st_size == j.offset
+    assert j.prepare() == 0  # closed: nothing to prepare
