@@ -29,6 +29,7 @@ import asyncio
 import cProfile
 import gc
 import io
+import os
 import pstats
 import statistics
 import sys
@@ -307,7 +308,8 @@ def instructions(args: argparse.Namespace) -> float:
                 "--gc",
                 args.gc,
             ]
-            done = subprocess.run(cmd, capture_output=True, text=True, check=True)
+            env = {**os.environ, "PYTHONHASHSEED": "0"}  # same dict and set layouts in both runs
+            done = subprocess.run(cmd, capture_output=True, text=True, check=True, env=env)
             m = re.search(r"refs:\s+([\d,]+)", done.stderr)
             if m is None:
                 raise SystemExit(f"no instruction count from callgrind: {done.stderr[-500:]}")

@@ -23,6 +23,7 @@ from typing import Any
 
 from gateway.config import GatewaySettings
 from gateway.fix.codec import Message
+from gateway.fix.enums import Side
 from gateway.fix.tags import BusinessRejectReason, MsgType
 from gateway.instruments import Instrument, InstrumentBook
 from gateway.journal import JournalConfigError, parse_journal_settings
@@ -354,23 +355,27 @@ class GatewayApplication(BaseApplication):
     # --- sending -------------------------------------------------------------------------------
     def dispatch(self, out: list[Out], now: float) -> None:
         """Send what the domain produced; a child that cannot leave is done at once."""
+        journal = self.journal
+        tel = self.telemetry
         pending = list(out)
-        while pending:
-            item = pending.pop(0)
+        i = 0
+        while i < len(pending):
+            item = pending[i]
+            i += 1
             if item.to == "oms":
                 session = self.oms_sessions.get(item.dest)
                 if session is None:
                     continue
                 seq = session.send(item.msg_type, item.body, now, offline_ok=True)
-                if self.journal is not None:
-                    self.journal.sent("oms", item, session, seq, now)
-                if self.telemetry.path == PATH_REPORT:
-                    self.telemetry.report_out()
+                if journal is not None:
+                    journal.sent("oms", item, session, seq, now)
+                if tel.path == PATH_REPORT:
+                    tel.report_out()
                 continue
             session = self.lp_sessions.get(item.dest)
             child = item.child
-            if self.journal is not None and child is not None:
-                self.journal.touch(child.parent)
+            if journal is not None and child is not None:
+                journal.touch(child.parent)
             if session is None or not session.logged_on:
                 if child is not None:
                     pending += self.book.on_child_done(child, "rejected", now, "LP not logged on")
@@ -381,32 +386,43 @@ class GatewayApplication(BaseApplication):
                 if child is not None:
                     pending += self.book.on_child_done(child, "rejected", now, "LP not logged on")
                 continue
-            if self.journal is not None:
-                self.journal.sent("lp", item, session, seq, now, child)
+            if journal is not None:
+                journal.sent("lp", item, session, seq, now, child)
             if child is not None:
-                tel = self.telemetry
                 if tel.path == PATH_ORDER:
                     tel.order_out()
-                tel.child_sent(child.lp)
-                self.lps.child_sent(item.dest, seq, child)
-                if child.price is not None:
-                    self.risk.child_opened(child.lp, child.parent.inst, child.qty, child.price)
-                p = child.parent
-                inst = p.inst
-                quote = self.marketdata.best(p.symbol, now)
-                scale = inst.price_scale
-                self.scorecard.on_sent(
-                    child.child_id,
-                    child.lp,
-                    p.symbol,
-                    1 if p.is_buy else -1,
-                    inst.qty_to_float(child.qty),
-                    now,
-                    bid=quote.bid / scale if quote is not None and quote.bid is not None else None,
-                    ask=quote.ask / scale if quote is not None and quote.ask is not None else None,
-                    typical=float(inst.typical_size),
-                    last_look=child.lp in self.last_look,
-                )
+                self._child_sent(child, seq, now)
+
+    def _child_sent(self, child: ChildOrder, seq: int, now: float) -> None:
+        """A child NewOrderSingle went to its LP: metrics, the LP's sequence map, risk, scorecard."""
+        lp = child.lp
+        self.telemetry.child_sent(lp)
+        self.lps.child_sent(lp, seq, child)
+        p = child.parent
+        inst = p.inst
+        if child.price is not None:
+            self.risk.child_opened(lp, inst, child.qty, child.price)
+        symbol = inst.symbol
+        quote = self.marketdata.best(symbol, now)
+        bid = ask = None
+        if quote is not None:
+            scale = inst.price_scale
+            if quote.bid is not None:
+                bid = quote.bid / scale
+            if quote.ask is not None:
+                ask = quote.ask / scale
+        self.scorecard.on_sent(
+            child.child_id,
+            lp,
+            symbol,
+            1 if p.side == Side.BUY else -1,
+            child.qty / inst.qty_scale,
+            now,
+            bid=bid,
+            ask=ask,
+            typical=inst.typical_float,
+            last_look=lp in self.last_look,
+        )
 
     def _schedule_markouts(self) -> None:
         """One loop timer for the markouts still to mature, firing at most every MARKOUT_TICK_S.

@@ -42,6 +42,7 @@ class Instrument:
     lot_units: int = field(init=False)
     avg_px_decimals: int = field(init=False)
     symbol_bytes: bytes = field(init=False, repr=False, compare=False)
+    typical_float: float = field(init=False, repr=False, compare=False)
     # wire text of recently formatted quantities and prices (reports repeat a handful of them)
     _qty_text: dict[int, bytes] = field(init=False, repr=False, compare=False, hash=False)
     _price_text: dict[int, bytes] = field(init=False, repr=False, compare=False, hash=False)
@@ -59,6 +60,7 @@ class Instrument:
         object.__setattr__(self, "lot_units", int(self.lot_size * 10**qd))
         object.__setattr__(self, "avg_px_decimals", pd + 4)
         object.__setattr__(self, "symbol_bytes", self.symbol.encode())
+        object.__setattr__(self, "typical_float", float(self.typical_size))
         object.__setattr__(self, "_qty_text", {})
         object.__setattr__(self, "_price_text", {})
 

@@ -139,6 +139,13 @@ RETRY_MAX: Final = 10.0
 RETRY_BATCH: Final = 1000
 
 
+# an ExecutionReport to the OMS, field order as before: optional fields are b"" or whole fields
+_REPORT: Final = (
+    b"37=%s\x0111=%s\x01%s17=%s\x01150=%s\x0139=%s\x01%s55=%s\x0154=%s\x0138=%s\x0140=%s\x01%s"
+    b"59=%s\x01%s151=%s\x0114=%s\x016=%s\x01%s%s%s60=%s\x01"
+)
+
+
 class Out(NamedTuple):
     """A message to send: to an OMS session (``"oms"``) or an LP (``"lp"``)."""
 
@@ -344,60 +351,31 @@ class OrderBook:
         exec_id: bytes | None = None,
     ) -> Out:
         inst = p.inst
-        status = ord_status if ord_status is not None else ORD_STATUS[p.state]
-        parts = [
-            b"37=",
+        fmt_qty = inst.fmt_qty
+        body = _REPORT % (
             p.order_id,
-            b"\x0111=",
             cl_ord_id or p.cl_ord_id,
-            b"\x01",
-        ]
-        if orig_cl_ord_id:
-            parts += [b"41=", orig_cl_ord_id, b"\x01"]
-        parts += [
-            b"17=",
+            b"41=%s\x01" % orig_cl_ord_id if orig_cl_ord_id else b"",
             exec_id or self._id(b"E"),
-            b"\x01150=",
             exec_type,
-            b"\x0139=",
-            status,
-            b"\x01",
-        ]
-        if p.account:
-            parts += [b"1=", p.account, b"\x01"]
-        parts += [
-            b"55=",
+            ord_status if ord_status is not None else ORD_STATUS[p.state],
+            b"1=%s\x01" % p.account if p.account else b"",
             inst.symbol_bytes,
-            b"\x0154=",
             p.side,
-            b"\x0138=",
-            inst.fmt_qty(p.qty),
-            b"\x0140=",
+            fmt_qty(p.qty),
             p.ord_type,
-            b"\x01",
-        ]
-        if p.price is not None:
-            parts += [b"44=", inst.fmt_price(p.price), b"\x01"]
-        parts += [b"59=", p.tif, b"\x01"]
-        if last_qty:
-            parts += [b"32=", inst.fmt_qty(last_qty), b"\x0131=", inst.fmt_price(last_px), b"\x01"]
-        parts += [
-            b"151=",
-            inst.fmt_qty(p.leaves_qty),
-            b"\x0114=",
-            inst.fmt_qty(p.cum_qty),
-            b"\x016=",
+            b"44=%s\x01" % inst.fmt_price(p.price) if p.price is not None else b"",
+            p.tif,
+            b"32=%s\x0131=%s\x01" % (fmt_qty(last_qty), inst.fmt_price(last_px)) if last_qty else b"",
+            fmt_qty(p.leaves_qty),
+            fmt_qty(p.cum_qty),
             inst.fmt_avg_px(p.notional, p.cum_qty),
-            b"\x01",
-        ]
-        if exec_ref_id:
-            parts += [b"19=", exec_ref_id, b"\x01"]
-        if rej_reason is not None:
-            parts += [b"103=%d\x01" % rej_reason]
-        if text:
-            parts += [b"58=", text.encode("latin-1", "replace"), b"\x01"]
-        parts += [b"60=", self._ts(now), b"\x01"]
-        return Out("oms", p.session, MsgType.EXECUTION_REPORT, b"".join(parts))
+            b"19=%s\x01" % exec_ref_id if exec_ref_id else b"",
+            b"103=%d\x01" % rej_reason if rej_reason is not None else b"",
+            b"58=%s\x01" % text.encode("latin-1", "replace") if text else b"",
+            self._ts(now),
+        )
+        return Out("oms", p.session, MsgType.EXECUTION_REPORT, body)
 
     def _cancel_reject(
         self,
