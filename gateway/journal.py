@@ -582,16 +582,15 @@ class Journal:
         data = b"\n".join(lines)
         g = self.g + 1
         commit = self._dumps({"k": "commit", "t": now, "g": g, "n": n, "crc": zlib.crc32(data)})
+        payload = b"".join((data, commit, b"\n"))
         start = self.offset
-        end = start + len(data) + len(commit) + 1
+        end = start + len(payload)
         if end > self._map_end:
             self._map(start, end - start)
         mm = self._mm
         assert mm is not None
         base = self._map_start
-        mid = start + len(data)
-        mm[start - base : mid - base] = data
-        mm[mid - base : end - base] = commit + b"\n"
+        mm[start - base : end - base] = payload
         self.g = g
         self.offset = end
         self.groups += 1
@@ -883,7 +882,9 @@ class JournalRecorder:
 
     def received(self, role: str, name: str, session: Any, msg: Any, now: float) -> None:
         """An application message from a counterparty (``session``), before it is processed."""
-        mt = msg.msg_type
+        fields = msg.fields  # 8, 9, 35, 34, ... as a parsed frame has them (else by tag)
+        n = len(fields)
+        mt = fields[2][1] if n > 2 and fields[2][0] == 35 else msg.msg_type
         if role == "lp":
             if mt not in _LP_JOURNALED:
                 return
@@ -908,15 +909,18 @@ class JournalRecorder:
                 p = by_cl.get((name, orig)) if orig else None
             if p is not None:
                 self._touched[p.order_id] = p
-        fields = msg.fields
-        seq = fields[3][1] if len(fields) > 3 and fields[3][0] == 34 else msg.get(34)
+        seq = fields[3][1] if n > 3 and fields[3][0] == 34 else msg.get(34)
+        try:
+            number: int | None = int(seq)
+        except (TypeError, ValueError):
+            number = None
         self._append(
             (
                 "in",
                 now,
                 name,
                 role,
-                int(seq) if seq and seq.isdigit() else None,
+                number,
                 session.store.creation_time,
                 _MSG_TYPES.get(mt) or mt.decode("latin-1"),
                 msg.raw.translate(FIX_SWAP).decode("latin-1"),
