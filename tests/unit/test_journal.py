@@ -387,3 +387,30 @@ def test_prepare_makes_the_pages_ahead_writable_without_writing_a_byte(tmp_path:
     assert [r["i"] for r in read_records(tmp_path)] == list(range(201))
     assert path.stat().st_size == j.offset
     assert j.prepare() == 0  # closed: nothing to prepare
+
+
+def test_a_large_group_is_copied_in_pieces_and_reads_back_whole(tmp_path: Path) -> None:
+    j, clock = _journal(tmp_path)
+    n = 3 * journal_mod._PIECE + 5
+    for i in range(n):
+        j.append(("score", clock.t, "answer", f"C{i}"))
+    assert j.flush() == n
+    j.close()
+    (group,) = list(read_groups(journal_files(tmp_path)[0]))
+    assert [r["child"] for r in group.records] == [f"C{i}" for i in range(n)]
+    data = journal_files(tmp_path)[0].read_bytes()
+    last = data.rindex(b"\n", 0, len(data) - 1) + 1  # the commit line
+    commit = orjson.loads(data[last:])
+    assert commit["n"] == n and commit["crc"] == zlib.crc32(data[:last])  # one CRC over the pieces
+
+
+def test_a_record_that_cannot_be_serialised_does_not_lose_its_group(tmp_path: Path) -> None:
+    j, clock = _journal(tmp_path)
+    j.append(("score", clock.t, "answer", "C1"))
+    j.append({"k": "admin", "t": clock.t, "what": object()})  # a bug somewhere
+    j.append(("score", clock.t, "answer", "C2"))
+    assert j.flush() == 3
+    j.close()
+    got = list(read_records(tmp_path))
+    assert [r.get("child") for r in got] == ["C1", None, "C2"]
+    assert got[1]["k"] == "admin" and "unserialisable" in got[1]
