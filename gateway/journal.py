@@ -182,11 +182,16 @@ def as_record(item: Any) -> Record:
     names = SCORE_FIELDS.get(item[2]) if kind == "score" else FIELDS.get(kind)
     if names is None or len(names) != len(item):
         return {"k": kind, "t": item[1] if len(item) > 1 else 0.0, "values": item[1:]}
-    rec = dict(zip(names, item, strict=True))
+    rec = dict(zip(names, item))  # noqa: B905 - the lengths were compared above
     text = _FIX_TEXT.get(kind)
     if text is not None:
         rec[text] = rec[text].translate(_FIX_SWAP_STR)
     return rec
+
+
+def fix_text(swapped: str) -> str:
+    """The FIX text of an ``in`` / ``out`` array as it was (SOH and "|" swapped back)."""
+    return swapped.translate(_FIX_SWAP_STR)
 
 
 class JournalConfigError(ValueError):
@@ -1287,13 +1292,40 @@ class JournalRecorder:
         router.on_decision = decision
 
 
-def replay_score(card: Any, rec: Record) -> None:
+def replay_score(card: Any, rec: Record | list[Any]) -> None:
     """Give a ``score`` record back to a scorecard, exactly as it was given the first time.
 
-    The class's methods are called (not the instance's): a journaled scorecard replaying
-    its own journal does not journal it again.
+    ``rec`` is a record (dict), or the array of a schema-2 line as parsed (recovery saves
+    itself the dict). The class's methods are called (not the instance's): a journaled
+    scorecard replaying its own journal does not journal it again.
     """
     cls = type(card)
+    if isinstance(rec, list):  # laid out as SCORE_FIELDS says (a unit test holds them to it)
+        ev, t = rec[2], rec[1]
+        if ev == "sent":
+            _, _, _, child, lp, symbol, side, qty, bid, ask, typical, last_look = rec
+            cls.on_sent(
+                card,
+                child.encode("latin-1"),
+                lp,
+                symbol,
+                side,
+                qty,
+                t,
+                bid=bid,
+                ask=ask,
+                typical=typical,
+                last_look=last_look,
+            )
+        elif ev == "answer":
+            cls.on_answer(card, rec[3].encode("latin-1"), t)
+        elif ev == "fill":
+            cls.on_fill(card, rec[3].encode("latin-1"), rec[4], rec[5], t)
+        elif ev == "done":
+            cls.on_done(card, rec[3].encode("latin-1"), rec[4], t)
+        elif ev == "mature":
+            cls.mature(card, t, rec[3].get)
+        return
     ev = rec["ev"]
     t = rec["t"]
     if ev == "mature":

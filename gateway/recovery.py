@@ -59,9 +59,9 @@ from gateway.journal import (
     as_record,
     day_of,
     file_for,
+    fix_text,
     groups_in,
     journal_files,
-    line_kind,
     read_groups,
     replay_score,
 )
@@ -209,9 +209,11 @@ class JournalState:
     requests: list[tuple[str, str, str]] = field(default_factory=list)  # session, cl, orig
     exec_ids: set[tuple[str, str]] = field(default_factory=set)
     in_max: dict[tuple[str, str], int] = field(default_factory=dict)  # (session, epoch) -> seq
-    oms_out: list[tuple[str, str, int, str, str]] = field(default_factory=list)
+    # session, epoch, seq, msg_type, body, and whether the body's SOH and "|" are swapped
+    oms_out: list[tuple[str, str, int, str, str, bool]] = field(default_factory=list)
     admin: list[Record] = field(default_factory=list)
-    scores: list[tuple[str, int, Record]] = field(default_factory=list)  # file, group start, rec
+    # file, group start, the record (the array of a schema-2 line as parsed: see replay_score)
+    scores: list[tuple[str, int, Record | list[Any]]] = field(default_factory=list)
     groups: int = 0
     records: int = 0
 
@@ -259,7 +261,8 @@ def fold(path: Path, scores_from: int | None = 0) -> JournalState:
         st.records += len(group.lines)
         want_scores = scores_from is not None and group.start >= scores_from
         for a, b in group.lines:
-            kind = line_kind(data, a)
+            first = a + 2 if data[a] == 0x5B else a + 6  # ["kind",... or {"k":"kind",...
+            kind = data[first : data.find(b'"', first, b)]
             if kind == b"parent":
                 last_parent[_state_id(data, a, b)] = (a, b)
                 continue
@@ -268,14 +271,34 @@ def fold(path: Path, scores_from: int | None = 0) -> JournalState:
                 continue
             if kind == b"score":
                 if want_scores:
-                    st.scores.append((name, group.start, as_record(loads(data[a:b]))))
+                    st.scores.append((name, group.start, loads(data[a:b])))
                 continue
             if kind == b"decision":
                 continue
-            rec = as_record(loads(data[a:b]))
+            item = loads(data[a:b])
+            if type(item) is list:  # schema 2: in / out as FIELDS lays them out, FIX text swapped
+                if kind == b"in":
+                    _, _, session, role, seq, epoch, mt, raw = item
+                    _fold_in(st, session, role, seq, epoch, mt, raw, "|", epochs)
+                elif kind == b"out" and item[3] != "lp":
+                    _, _, session, _, seq, epoch, mt, body, _ = item
+                    st.oms_out.append((session, _epoch_of(epoch, epochs), seq, mt, body, True))
+                continue
+            rec: Record = item
             k = rec.get("k")
             if k == "in":
-                _fold_in(st, rec, epochs)
+                raw = rec["raw"]
+                _fold_in(
+                    st,
+                    rec["session"],
+                    rec["role"],
+                    rec.get("seq"),
+                    rec["epoch"],
+                    rec["msg_type"],
+                    raw,
+                    "\x01",
+                    epochs,
+                )
             elif k == "out":
                 if rec["role"] == "lp":
                     continue
@@ -286,6 +309,7 @@ def fold(path: Path, scores_from: int | None = 0) -> JournalState:
                         rec["seq"],
                         rec["msg_type"],
                         rec["body"],
+                        False,
                     )
                 )
             elif k == "reject":
@@ -321,34 +345,46 @@ def score_records(path: Path, start: int = 0) -> Iterator[Record]:
                 yield group.parse(line)
 
 
-def _fold_in(st: JournalState, rec: Record, epochs: dict[float, str]) -> None:
-    seq = rec.get("seq")
-    session = rec["session"]
+def _fold_in(
+    st: JournalState,
+    session: str,
+    role: str,
+    seq: int | None,
+    epoch: float,
+    mt: str,
+    raw: str,
+    sep: str,
+    epochs: dict[float, str],
+) -> None:
+    """An ``in`` record: its sequence number, and the ClOrdIDs / ExecIDs recovery needs.
+
+    ``sep`` is the field separator of ``raw``: SOH (schema 1) or "|" (schema 2, where a "|"
+    of a value is written as SOH: a value read is swapped back if it has one).
+    """
     if seq is not None:
-        key = (session, _epoch_of(rec["epoch"], epochs))
+        key = (session, _epoch_of(epoch, epochs))
         if seq > st.in_max.get(key, 0):
             st.in_max[key] = seq
-    mt = rec["msg_type"]
-    raw: str = rec["raw"]
-    if rec["role"] == "oms":
+    if role == "oms":
         if mt in ("F", "G"):
-            cl, orig = _tag(raw, "11"), _tag(raw, "41")
+            cl, orig = _tag(raw, "11", sep), _tag(raw, "41", sep)
             if cl and orig:
                 st.requests.append((session, cl, orig))
-    elif mt == "8" and _tag(raw, "150") in ("F", "1", "2"):
-        exec_id = _tag(raw, "17")
+    elif mt == "8" and _tag(raw, "150", sep) in ("F", "1", "2"):
+        exec_id = _tag(raw, "17", sep)
         if exec_id:
             st.exec_ids.add((session, exec_id))
 
 
-def _tag(raw: str, tag: str) -> str | None:
-    key = "\x01" + tag + "="
+def _tag(raw: str, tag: str, sep: str = "\x01") -> str | None:
+    key = sep + tag + "="
     i = raw.find(key)
     if i < 0:
         return None
     start = i + len(key)
-    end = raw.find("\x01", start)
-    return raw[start : end if end >= 0 else len(raw)]
+    end = raw.find(sep, start)
+    value = raw[start : end if end >= 0 else len(raw)]
+    return fix_text(value) if sep == "|" and "\x01" in value else value
 
 
 # --------------------------------------------------------------------------- rebuilding orders
@@ -613,9 +649,9 @@ class GatewayJournal(JournalRecorder):
             if name in app.lp_sessions:
                 continue
             lost: dict[tuple[str, str], None] = {}
-            for s, ep, seq, mt, body in st.oms_out:
+            for s, ep, seq, mt, body, swapped in st.oms_out:
                 if s == name and ep == epoch and seq >= store.next_sender_seq:
-                    lost.setdefault((mt, body), None)
+                    lost.setdefault((mt, fix_text(body) if swapped else body), None)
             for mt, body in lost:
                 item = Out("oms", name, mt.encode("latin-1"), body.encode("latin-1"))
                 seq = session.send(item.msg_type, item.body, now, offline_ok=True)
@@ -660,8 +696,8 @@ class GatewayJournal(JournalRecorder):
                         report.score_records += 1
             else:
                 report.scorecard = "journal" if st.scores else "none"
-            for _, _, rec in st.scores:
-                replay_score(card, rec)
+            for _, _, item in st.scores:
+                replay_score(card, item)
                 report.score_records += 1
         except Exception:  # a snapshot or records the scorecard's code no longer reads
             import logging

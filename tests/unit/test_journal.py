@@ -287,6 +287,11 @@ def test_scorecard_inputs_replay_to_the_same_scorecard(tmp_path: Path) -> None:
     card.set_weights("hft", {"latency": 0.5, "fill_rate": 0.5})
     j.close()
     again = Scorecard()
+    by_position = Scorecard()  # the arrays as parsed, as recovery gives them
+    for group in read_groups(journal_files(tmp_path)[0], parse=False):
+        for line in group.lines:
+            if group.kind_is(line, b"score"):
+                replay_score(by_position, orjson.loads(group.data[line[0] : line[1]]))
     records = list(read_records(tmp_path))
     for r in records:
         if r["k"] == "score":
@@ -298,6 +303,7 @@ def test_scorecard_inputs_replay_to_the_same_scorecard(tmp_path: Path) -> None:
         assert again.scores(lps, "ACME", profile, t) == card.scores(lps, "ACME", profile, t)
     for lp in lps:
         assert again.kpis(lp, "ACME", None, t) == card.kpis(lp, "ACME", None, t)
+        assert by_position.kpis(lp, "ACME", None, t) == card.kpis(lp, "ACME", None, t)
     assert {r["ev"] for r in records if r["k"] == "score"} == {"sent", "answer", "fill", "done", "mature"}
     assert sum(1 for r in records if r["k"] == "score" and r["ev"] == "answer") == 20  # once per child
 
@@ -414,3 +420,31 @@ def test_a_record_that_cannot_be_serialised_does_not_lose_its_group(tmp_path: Pa
     got = list(read_records(tmp_path))
     assert [r.get("child") for r in got] == ["C1", None, "C2"]
     assert got[1]["k"] == "admin" and "unserialisable" in got[1]
+
+
+def test_recovery_unpacks_in_and_out_arrays_as_fields_lays_them_out() -> None:
+    # gateway.recovery.fold unpacks these two by position (for speed): change both together
+    common = ("k", "t", "session", "role", "seq", "epoch", "msg_type")
+    assert journal_mod.FIELDS["in"] == (*common, "raw")
+    assert journal_mod.FIELDS["out"] == (*common, "body", "child")
+    # and replay_score reads score arrays by position
+    assert journal_mod.SCORE_FIELDS == {
+        "sent": (
+            "k",
+            "t",
+            "ev",
+            "child",
+            "lp",
+            "symbol",
+            "side",
+            "qty",
+            "bid",
+            "ask",
+            "typical",
+            "last_look",
+        ),
+        "answer": ("k", "t", "ev", "child"),
+        "fill": ("k", "t", "ev", "child", "qty", "price"),
+        "done": ("k", "t", "ev", "child", "rejected"),
+        "mature": ("k", "t", "ev", "mids"),
+    }
