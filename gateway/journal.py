@@ -92,11 +92,13 @@ import mmap
 import os
 import re
 import signal
+import sys
 import threading
 import time
 import zlib
 from collections.abc import Callable, Iterator, Mapping
 from dataclasses import dataclass
+from errno import ENOSPC
 from pathlib import Path
 from typing import Any, Final
 
@@ -118,7 +120,10 @@ _MADV_POPULATE_WRITE: Final = 23  # Linux 5.14
 
 
 def _libc(name: str, *argtypes: Any) -> Any:
-    """A libc function through ctypes (which lets go of the GIL while it runs), or None."""
+    """A libc function of Linux through ctypes (which lets go of the GIL while it runs), or
+    None (elsewhere the constants below mean other things)."""
+    if not sys.platform.startswith("linux"):
+        return None
     try:
         fn = getattr(ctypes.CDLL(None, use_errno=True), name)
     except (OSError, AttributeError):
@@ -132,6 +137,8 @@ _MS_SYNC: Final = 4
 #: madvise(2), msync(2): unlike ``mmap.madvise`` / ``mmap.flush`` they let go of the GIL
 _madvise: Any = _libc("madvise", ctypes.c_void_p, ctypes.c_size_t, ctypes.c_int)
 _msync: Any = _libc("msync", ctypes.c_void_p, ctypes.c_size_t, ctypes.c_int)
+#: fallocate(2) (not posix_fallocate(3), which writes zeros where the filesystem cannot)
+_fallocate: Any = _libc("fallocate", ctypes.c_int, ctypes.c_int, ctypes.c_int64, ctypes.c_int64)
 _MARKET_DATA: Final = (b"W", b"X", b"Y")
 _LP_JOURNALED: Final = (b"8", b"9", b"j", b"3")  # reports, cancel rejects, rejects
 
@@ -421,9 +428,10 @@ def read_records(
 class Journal:
     """Buffered, group-committed, day-rotated writer of records (see the module docstring).
 
-    ``append`` serialises a record into the buffer; ``flush`` writes the buffer as one
-    group. ``on_rotate`` returns records to write at the start of a new day's file (the
-    open orders).
+    ``append`` buffers a record (a dict, or a tuple as ``FIELDS``); ``flush`` serialises
+    the buffer and copies it into the mapped file as one group. ``on_rotate`` returns
+    records to write at the start of a new day's file (the open orders). ``sync`` and
+    ``prepare`` are for the background thread (durability, pages made ready).
     """
 
     def __init__(
@@ -446,7 +454,7 @@ class Journal:
         # life, so that ``buffer.append`` can be bound once by the recorder
         self.buffer: list[Any] = []
         self._dumps = orjson.dumps
-        self.on_rotate: Callable[[], list[Record]] | None = None
+        self.on_rotate: Callable[[], list[Any]] | None = None
         self.groups = 0  # committed by this process
         self.records = 0
         self.bytes = 0
@@ -504,13 +512,19 @@ class Journal:
 
         The file is extended (in zeros) to the end of the mapping: a page of a shared file
         mapping is the page cache's, so what is copied into it is the kernel's at once, and
-        survives ``kill -9`` of the process like a ``write`` would.
+        survives ``kill -9`` of the process like a ``write`` would. The disk blocks are
+        allocated here (``fallocate``) where the filesystem can: a full disk is then an
+        ``OSError`` here, as a failed ``write`` was, not a SIGBUS in the middle of a copy.
         """
         start = offset - offset % mmap.ALLOCATIONGRANULARITY
         size = max(MAP_CHUNK, offset - start + need)
         size += -size % mmap.ALLOCATIONGRANULARITY
         with self._lock:  # not while ``prepare`` works on the mapping
-            os.ftruncate(self._fd, start + size)
+            if _fallocate is None or _fallocate(self._fd, 0, start, size) != 0:
+                errno = ctypes.get_errno() if _fallocate is not None else 0
+                if errno == ENOSPC:
+                    raise OSError(errno, os.strerror(errno), str(self.path))
+                os.ftruncate(self._fd, start + size)  # a filesystem without fallocate
             # the old mapping is not closed here but left to go with its last reference:
             # ``sync`` may be flushing part of it from its thread right now
             mm = mmap.mmap(self._fd, size, offset=start)

@@ -448,3 +448,25 @@ def test_recovery_unpacks_in_and_out_arrays_as_fields_lays_them_out() -> None:
         "done": ("k", "t", "ev", "child", "rejected"),
         "mature": ("k", "t", "ev", "mids"),
     }
+
+
+def test_a_full_disk_is_an_error_when_the_file_is_extended(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    import ctypes
+    import errno
+
+    def fails(code: int) -> Any:
+        return lambda *args: (ctypes.set_errno(code), -1)[1]
+
+    monkeypatch.setattr(journal_mod, "_fallocate", fails(errno.EOPNOTSUPP))  # no fallocate here
+    j, clock = _journal(tmp_path)
+    j.append({"k": "x", "t": clock.t, "i": 1})
+    j.flush()  # extended with ftruncate instead
+    assert [r["i"] for r in read_records(tmp_path)] == [1]
+    j.close()
+    monkeypatch.setattr(journal_mod, "_fallocate", fails(errno.ENOSPC))
+    j2, _ = _journal(tmp_path)
+    with pytest.raises(OSError) as raised:
+        j2.open()  # not a SIGBUS later, in the middle of a copy
+    assert raised.value.errno == errno.ENOSPC
