@@ -104,24 +104,12 @@ class Instrument:
 
     # --- to the wire --------------------------------------------------------------------
     def fmt_qty(self, units: int) -> bytes:
-        cache = self._qty_text
-        text = cache.get(units)
-        if text is None:
-            text = _format_fixed(units, self.qty_decimals)
-            if len(cache) >= _TEXT_CACHE:
-                cache.clear()
-            cache[units] = text
-        return text
+        text = self._qty_text.get(units)
+        return _remember(self._qty_text, units, self.qty_decimals) if text is None else text
 
     def fmt_price(self, units: int) -> bytes:
-        cache = self._price_text
-        text = cache.get(units)
-        if text is None:
-            text = _format_fixed(units, self.price_decimals)
-            if len(cache) >= _TEXT_CACHE:
-                cache.clear()
-            cache[units] = text
-        return text
+        text = self._price_text.get(units)
+        return _remember(self._price_text, units, self.price_decimals) if text is None else text
 
     def fmt_avg_px(self, notional: int, qty: int) -> bytes:
         """notional (qty units x price units) / qty as a price with extra decimals."""
@@ -158,6 +146,15 @@ def _parse_fixed(raw: bytes, decimals: int, what: str) -> int:
         raise BadValue(f"{what} {raw.decode('latin-1')} has more than {decimals} decimals")
     units = int(whole or b"0") * 10**decimals + (int(frac.ljust(decimals, b"0")) if decimals else 0)
     return -units if neg else units
+
+
+def _remember(cache: dict[int, bytes], units: int, decimals: int) -> bytes:
+    """Format ``units`` and keep the text (a bounded cache: cleared when full)."""
+    text = _format_fixed(units, decimals)
+    if len(cache) >= _TEXT_CACHE:
+        cache.clear()
+    cache[units] = text
+    return text
 
 
 def _format_fixed(units: int, decimals: int, strip: bool = False) -> bytes:

@@ -1062,23 +1062,7 @@ class JournalRecorder:
         append = self._append
         lp_seq = self.lp_seq
         for oid, p in touched.items():
-            sig = (
-                p.cl_ord_id,
-                p.orig_cl_ord_id,
-                p.qty,
-                p.price,
-                p.state,
-                p.cum_qty,
-                p.notional,
-                p.attempts,
-                p.pending_cl_ord_id,
-                p.pending_qty,
-                p.pending_price,
-                p.cancel_reason,
-                p.text,
-                p.late_fills,
-                p.route_epoch,
-            )
+            sig = _parent_sig(p)
             last = parents.get(oid)
             if last is None or last[1] != sig:
                 head = _parent_head(p) if last is None else last[0]
@@ -1086,20 +1070,7 @@ class JournalRecorder:
                 append(_parent_line(now, head, sig))
             for c in p.children:
                 cid = c.child_id
-                csig = (
-                    c.qty,
-                    c.price,
-                    c.state,
-                    c.cum_qty,
-                    c.notional,
-                    c.lp_order_id,
-                    c.acked_at,
-                    c.first_fill_at,
-                    c.done_at,
-                    c.cancel_sent,
-                    c.text,
-                    len(c.fills),
-                )
+                csig = _child_sig(c)
                 clast = children.get(cid)
                 if clast is None or clast[1] != csig:
                     chead = _child_head(c) if clast is None else clast[0]
