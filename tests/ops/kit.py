@@ -61,8 +61,10 @@ def sim_profile() -> dict[str, Any]:
             "name": "LP_C",
             "port": 0,
             **base,
-            "ack_latency": {"median_ms": 6.0, "sigma": 0.0},
-            "fill_latency": {"median_ms": 6.0, "sigma": 0.0},
+            # far enough behind LP_A that a loaded machine's stalls on a few of LP_A's seeding
+            # orders do not put LP_C first for "hft" (6 ms did, once, in CI)
+            "ack_latency": {"median_ms": 20.0, "sigma": 0.0},
+            "fill_latency": {"median_ms": 20.0, "sigma": 0.0},
             "price_improvement_probability": 1.0,
             "price_improvement_ticks": 1,
         },
