@@ -98,7 +98,7 @@ import time
 import zlib
 from collections.abc import Callable, Iterator, Mapping
 from dataclasses import dataclass
-from errno import ENOSPC
+from errno import EINVAL, ENOSPC
 from pathlib import Path
 from typing import Any, Final
 
@@ -709,8 +709,9 @@ class Journal:
                 if end <= start:
                     return done
                 if _madvise(self._map_addr + start - self._map_start, end - start, _MADV_POPULATE_WRITE):
-                    _madvise = None  # an older kernel: the loop takes the faults
-                    return done
+                    if ctypes.get_errno() == EINVAL:
+                        _madvise = None  # an older kernel: the loop takes the faults from now on
+                    return done  # else (EINTR, EFAULT, ENOMEM...): the loop takes them this time
                 self._prepared = end
                 done += end - start
 
