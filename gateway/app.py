@@ -467,7 +467,7 @@ class GatewayApplication(BaseApplication):
         tel = self.telemetry
         if len(child.fills) > child.fills_seen:
             if child.acked_at is not None and child.fills_seen == 0:
-                self._answered(child, child.acked_at)
+                card.on_answer(cid, child.acked_at)
             if child.fills_seen == 0:
                 tel.child_first_fill(child.lp, now - child.sent_at)
             tel.child_fills(child.lp, len(child.fills) - child.fills_seen)
@@ -479,7 +479,7 @@ class GatewayApplication(BaseApplication):
         if child.state in CHILD_TERMINAL and not child.finished_seen:
             child.finished_seen = True
             if child.acked_at is not None:
-                self._answered(child, child.acked_at)
+                card.on_answer(cid, child.acked_at)
             card.on_done(cid, child.state == "rejected", now)
             tel.child_done(child.lp, child.state)
         if child.state in CHILD_TERMINAL and child.price is not None and not child.released:
@@ -487,16 +487,10 @@ class GatewayApplication(BaseApplication):
             self.risk.child_released(child.lp, child.parent.inst, child.qty, child.price)
             child.released = True
 
-    def _answered(self, child: ChildOrder, at: float) -> None:
-        """The child's first answer (ack, or a fill or end without one) reaches the scorecard once."""
-        if not child.answer_seen:
-            child.answer_seen = True
-            self.scorecard.on_answer(child.child_id, at)
-
     def _child_event(self, kind: str, child: ChildOrder, now: float) -> None:
         self.counts[kind] = self.counts.get(kind, 0) + 1
         if kind == "ack":
-            self._answered(child, now)
+            self.scorecard.on_answer(child.child_id, now)
             self.telemetry.child_acked(child.lp, now - child.sent_at)
         self._observe_child(child, now)
         if self.listeners:

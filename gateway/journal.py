@@ -864,7 +864,6 @@ DERIVED_FIELDS: Final = {
         "parent": "order_id",
         "status_asked": "asked again after recovery",
         "fills_seen": "application bookkeeping (all seen)",
-        "answer_seen": "application bookkeeping",
         "finished_seen": "application bookkeeping",
         "released": "application bookkeeping (risk re-opened)",
     },

@@ -196,7 +196,6 @@ class ChildOrder:
     text: str = ""
     # bookkeeping of the application around the book (scorecard, risk): what it has seen
     fills_seen: int = 0
-    answer_seen: bool = False
     finished_seen: bool = False
     released: bool = False
 
