@@ -70,6 +70,19 @@ def test_listeners_hear_every_step_and_shock() -> None:
     assert m.steps == 1
 
 
+def test_a_step_leaves_a_symbol_without_volatility_alone() -> None:
+    # a market that does not move costs the LPs nothing per step, however many symbols
+    flat = InstrumentSpec(Instrument("FLAT", Decimal("0.01")), Decimal("50"), 0.0)
+    m = Market([specs()[0], flat], seed=1)
+    heard: list[str] = []
+    m.add_listener(heard.append)
+    m.step(3)
+    assert heard == ["ACME", "ACME", "ACME"]
+    assert m.mid_price("FLAT") == 50.0 and m.steps == 3
+    m.shock("FLAT", 10.0)  # moved by hand, it is told as before
+    assert heard[-1] == "FLAT"
+
+
 def test_stable_seed_does_not_depend_on_the_process_hash_salt() -> None:
     assert stable_seed(1, "LP_A") == stable_seed(1, "LP_A")
     assert stable_seed(1, "LP_A") != stable_seed(1, "LP_B")
