@@ -222,9 +222,12 @@ class ScorecardRouter:
     The scorecard is asked once per decision, for every available LP: the KPI rows the
     profile weighs and, on the way, each LP's rejection rate on the symbol
     (``Scorecard.decision_rows``); the composite of the eligible ones follows from their
-    rows (``Scorecard.composite``), the same figures as ``Scorecard.scores``. Nothing is
-    kept from one decision to the next: the scores move with time alone (the scorecard's
-    weights decay to the moment of the decision).
+    rows (``Scorecard.composite``), the same figures as ``Scorecard.scores``. The rows come
+    from the scorecard's board of the symbol, size bucket and profile
+    (``Scorecard.decision_board``): kept from the last decision, each LP's row computed
+    again once the LP has a new observation, all of them at least every ``Refresh``. The
+    composite and the ranking are kept on the board too, for as long as its rows and the
+    eligible LPs stay the same.
     """
 
     name = "scorecard"
@@ -281,7 +284,8 @@ class ScorecardRouter:
         is_buy = parent.side == b"1"
         fixed_price = parent.ord_type == OrdType.LIMIT or limit is not None
 
-        # the scorecard, once for the available LPs: KPI rows and rejection rates
+        # the scorecard, once for the available LPs: KPI rows and rejection rates, kept from
+        # the last decision on the symbol, bucket and profile where they still hold
         lps = self.lps
         is_up = view.available
         up = [is_up(lp) for lp in lps]
@@ -290,12 +294,13 @@ class ScorecardRouter:
         rows: Sequence[list[float] | None]
         rates: Sequence[float]
         if all(up):
-            rows, rates = card.decision_rows(lps, symbol, bucket, plan, now)
+            board = card.decision_board(lps, symbol, bucket, plan, now)
+            rows, rates = board.rows, board.rates
         else:  # lined up with the LPs, None for those not available
-            got, got_rates = card.decision_rows(
+            board = card.decision_board(
                 [lp for lp, yes in zip(lps, up, strict=True) if yes], symbol, bucket, plan, now
             )
-            each, each_rate = iter(got), iter(got_rates)
+            each, each_rate = iter(board.rows), iter(board.rates)
             rows = [next(each) if yes else None for yes in up]
             rates = [next(each_rate) if yes else 0.0 for yes in up]
 
@@ -334,16 +339,28 @@ class ScorecardRouter:
             eligible.append(lp)
             eligible_rows.append(row)
 
-        # the eligible LPs, best score first, ties by name (a stable sort of the names)
-        if len(prices) < len(eligible):  # an LP listed twice is scored once
-            firsts: dict[str, list[float]] = {}
-            for lp, row in zip(eligible, eligible_rows, strict=True):
-                firsts.setdefault(lp, row)
-            scores = dict(zip(firsts, card.composite(plan, list(firsts.values())), strict=True))
+        # the eligible LPs' scores, best first, ties by name (a stable sort of the names);
+        # the same eligible LPs with the same rows as last time: the same scores and ranking
+        memo = board.memo
+        if memo is not None and memo[0] == eligible:
+            scores, ranked, lower = memo[1], memo[2], memo[3]
         else:
-            scores = dict(zip(eligible, card.composite(plan, eligible_rows), strict=False))
+            if len(prices) < len(eligible):  # an LP listed twice is scored once
+                firsts: dict[str, list[float]] = {}
+                for lp, row in zip(eligible, eligible_rows, strict=True):
+                    firsts.setdefault(lp, row)
+                scores = dict(zip(firsts, card.composite(plan, list(firsts.values())), strict=True))
+            else:
+                scores = dict(zip(eligible, card.composite(plan, eligible_rows), strict=False))
+            ranked = sorted(sorted(eligible), key=scores.__getitem__, reverse=True)
+            # their candidates as if none were chosen (each LP once; else built each time)
+            lower = (
+                [_candidate((lp, True, LOWER_SCORE, scores[lp])) for lp in ranked]
+                if len(scores) == len(ranked)
+                else None
+            )
+            board.memo = (eligible, scores, ranked, lower)
         score_of = scores.__getitem__
-        ranked = sorted(sorted(eligible), key=score_of, reverse=True)
         # the remainder of a short child goes to the next best, not back to the same LP
         if last_short is None and not empty:
             preferred = ranked
@@ -362,17 +379,27 @@ class ScorecardRouter:
                     parent, preferred[: max(1, s.spray_max_lps)], available, prices, tif, scores, now
                 )
         chosen = {p.lp for p in plans}
-        candidates += [
-            _candidate(
-                (
-                    lp,
-                    True,
-                    CHOSEN if lp in chosen else CAME_BACK_SHORT if lp == last_short else LOWER_SCORE,
-                    score_of(lp),
+        if lower is not None:  # the ranked candidates, the chosen and the short one marked
+            at = len(candidates)
+            candidates += lower
+            if last_short is not None and last_short in scores and last_short not in chosen:
+                candidates[at + ranked.index(last_short)] = _candidate(
+                    (last_short, True, CAME_BACK_SHORT, score_of(last_short))
                 )
-            )
-            for lp in ranked
-        ]
+            for lp in chosen:
+                candidates[at + ranked.index(lp)] = _candidate((lp, True, CHOSEN, score_of(lp)))
+        else:
+            candidates += [
+                _candidate(
+                    (
+                        lp,
+                        True,
+                        CHOSEN if lp in chosen else CAME_BACK_SHORT if lp == last_short else LOWER_SCORE,
+                        score_of(lp),
+                    )
+                )
+                for lp in ranked
+            ]
         decision = Decision(
             parent.order_id.decode(),
             symbol,

@@ -24,9 +24,15 @@ the symbol's maps found once, and gets each LP's rejection rate on the symbol fr
 pass (``decision_rows``, then ``composite``). Nothing scans the symbols. The arithmetic is
 the same, to the last bit, as computing every KPI of every key.
 
-Nothing is cached from one decision to the next: a score depends on the time of the
-decision (each key's weight n decays to ``now``), not only on the observations, so a
-score kept since the last update would be stale the moment time moves.
+What a decision computed is kept for the next ones (``decision_board``): the rows of a
+(symbol, size bucket, profile) and list of LPs, each row computed again as soon as its LP
+has a new observation (any of the LP's keys: the LP-wide figures move with every one of
+them), and all of them once the board is older than ``refresh_s`` (``Refresh``, 10 ms by
+default). A score depends on the time of the decision as well as on the observations
+(each key's weight n decays to ``now``); between observations it drifts only with that
+decay, each weight by a factor exp(-ln 2 x refresh / half-life) at most (1 - 2.3e-5 with
+the defaults), so a decision sees every observation at once and the decay at most
+``refresh_s`` late. ``Refresh = 0`` computes every decision afresh.
 
 Pure and synchronous: no I/O, no clock (time is passed in), no asyncio.
 """
@@ -108,6 +114,7 @@ class ScorecardSettings:
     normalization: str = "minmax"  # or "zscore"
     rejection_penalty: float = 1.0
     size_buckets: tuple[float, ...] = (0.5, 2.0)  # child qty / typical size: <0.5, <2, larger
+    refresh_s: float = 0.01  # a decision's rows are recomputed at least this often (decision_board)
     prior: dict[str, float] = field(default_factory=lambda: dict(DEFAULT_PRIOR))
     profiles: dict[str, dict[str, float]] = field(
         default_factory=lambda: {k: dict(v) for k, v in DEFAULT_PROFILES.items()}
@@ -124,6 +131,8 @@ class ScorecardSettings:
             )
         if self.shrinkage_k < 0:
             raise ScorecardError("ShrinkageK: must be >= 0")
+        if not self.refresh_s >= 0:  # also refuses NaN
+            raise ScorecardError(f"Refresh: {self.refresh_s} must be >= 0 seconds")
         if self.normalization not in ("minmax", "zscore"):
             raise ScorecardError(f"Normalization: {self.normalization!r}; allowed: minmax, zscore")
         for name, weights in self.profiles.items():
@@ -173,6 +182,9 @@ class Stats:
         return n * math.exp(-decay_per_s * (now - self.t[k])) if now > self.t[k] else n
 
 
+#: Boards kept by ``decision_board`` (symbol x size bucket x profile), the oldest dropped first
+MAX_BOARDS: Final = 4096
+
 Keys = tuple[Stats, Stats, Stats]  # LP, (LP, symbol), (LP, symbol, size bucket)
 _NOTHING: Final[dict[str, Stats]] = {}  # a symbol (or bucket) with no figures yet; never written
 
@@ -198,6 +210,34 @@ class _Child:
     filled: float = 0.0
     fill_notional: float = 0.0
     last_look: bool = False
+
+
+class Board:
+    """The rows of one (symbol, size bucket, profile) and list of LPs, kept between
+    decisions (``Scorecard.decision_board``): ``rows[i]`` and ``rates[i]`` are those of
+    ``decision_rows`` for ``lps[i]``. ``memo`` is the caller's, for what it derives from the
+    rows (the router: scores and ranking); it is cleared whenever a row changes.
+    """
+
+    __slots__ = ("gens", "lps", "memo", "plan", "rates", "rows", "t", "tops")
+
+    def __init__(
+        self,
+        lps: list[str],
+        plan: ProfilePlan,
+        tops: list[Stats],
+        t: float,
+        rows: list[list[float]],
+        rates: list[float],
+    ) -> None:
+        self.lps = lps
+        self.plan = plan
+        self.tops = tops  # each LP's LP-wide Stats: its version moves with every observation of the LP
+        self.gens = [st.version for st in tops]
+        self.t = t  # when the rows were computed (the oldest of them)
+        self.rows = rows
+        self.rates = rates
+        self.memo: Any = None
 
 
 class Scorecard:
@@ -234,6 +274,8 @@ class Scorecard:
         self._index = self._kpi_indices()
         self._plans: dict[str, tuple[tuple[tuple[str, float], ...], ProfilePlan]] = {}
         self._all_kpis = tuple(enumerate(range(self.size)))
+        self._boards: dict[tuple[str, int | None, int], Board] = {}
+        self._refresh = s.refresh_s
 
     # --- settings ---------------------------------------------------------------------------
     def _prior_vector(self) -> list[float]:
@@ -506,6 +548,44 @@ class Scorecard:
         ``plan`` weighs (for ``composite``) and the LP's ``rejection_rate`` on the symbol."""
         return self._rows(lps, symbol, bucket, plan.pj, plan.reject, now)
 
+    def decision_board(
+        self, lps: Sequence[str], symbol: str, bucket: int | None, plan: ProfilePlan, now: float
+    ) -> Board:
+        """``decision_rows`` of ``lps``, kept from the last decision on the same symbol, size
+        bucket and profile where they still hold: a row is computed again when its LP has
+        had an observation since, every row when the board is older than ``refresh_s`` (or
+        ``now`` is before it was made). At most ``MAX_BOARDS`` boards are kept, the oldest
+        made dropped first."""
+        key = (symbol, bucket, id(plan))
+        b = self._boards.get(key)
+        if b is not None and b.plan is plan and b.t <= now <= b.t + self._refresh and b.lps == lps:
+            gens = [st.version for st in b.tops]
+            if gens != b.gens:
+                old = b.gens
+                pj, reject = plan.pj, plan.reject
+                for i, lp in enumerate(b.lps):
+                    if gens[i] != old[i]:
+                        (row,), (rate,) = self._rows((lp,), symbol, bucket, pj, reject, now)
+                        b.rows[i] = row
+                        b.rates[i] = rate
+                b.gens = gens
+                b.memo = None
+            return b
+        stats = self._stats
+        size = self.size
+        tops: list[Stats] = []
+        for lp in lps:
+            st = stats.get(lp)
+            if st is None:  # an LP with no figures yet: its first observation will move it
+                st = stats[lp] = Stats(size)
+            tops.append(st)
+        rows, rates = self._rows(lps, symbol, bucket, plan.pj, plan.reject, now)
+        boards = self._boards
+        if b is None and len(boards) >= MAX_BOARDS:
+            del boards[next(iter(boards))]
+        b = boards[key] = Board(list(lps), plan, tops, now, rows, rates)
+        return b
+
     def _rows(
         self,
         lps: Iterable[str],
@@ -711,6 +791,7 @@ def parse_scorecard_settings(d: Mapping[str, Any], source: str) -> ScorecardSett
         "SizeBuckets",
         "Prior",
         "Profiles",
+        "Refresh",
     }
     for key in d:
         if key not in allowed:
@@ -726,6 +807,7 @@ def parse_scorecard_settings(d: Mapping[str, Any], source: str) -> ScorecardSett
             normalization=str(d.get("Normalization", "minmax")),
             rejection_penalty=float(d.get("RejectionPenalty", 1.0)),
             size_buckets=tuple(float(x) for x in d.get("SizeBuckets", (0.5, 2.0))),
+            refresh_s=float(d.get("Refresh", 0.01)),
         )
         prior = d.get("Prior", {})
         for name, value in prior.items():

@@ -117,8 +117,9 @@ class Desk:
         view: View | None = None,
         settings: ScorecardRouterSettings | None = None,
         lps: list[str] | None = None,
+        refresh_s: float = 0.01,
     ) -> None:
-        self.card = Scorecard(ScorecardSettings(shrinkage_k=2.0))
+        self.card = Scorecard(ScorecardSettings(shrinkage_k=2.0, refresh_s=refresh_s))
         for lp in LPS:
             history(self.card, lp, "ACME", 30, T0 - 100.0)
         self.view = view if view is not None else SizedView()
@@ -394,7 +395,8 @@ def test_children_are_never_priced_through_the_parents_limit() -> None:
 
 
 def test_each_decision_records_the_scores_of_that_moment() -> None:
-    desk = Desk(View(), ScorecardRouterSettings(spray_max_lps=1))
+    # Refresh 0: every decision computes its rows afresh (see the board tests for the default)
+    desk = Desk(View(), ScorecardRouterSettings(spray_max_lps=1), refresh_s=0.0)
     p, _ = desk.new(30_000)
     for _ in range(3):
         decision = desk.seen[-1]

@@ -21,6 +21,7 @@ from gateway.scorecard import (
     Scorecard,
     ScorecardError,
     ScorecardSettings,
+    parse_scorecard_settings,
 )
 
 T1 = 1754141401.123456  # 2025-08-02 13:30:01.123456 UTC
@@ -274,6 +275,80 @@ def test_scores_move_with_time_alone_so_none_may_be_kept_from_one_decision_to_th
     after = card.composite(plan, card.decision_rows(lps, "XYZ", 0, plan, now + 30.5)[0])
     assert after[1] < card.composite(plan, card.decision_rows(lps, "XYZ", 0, plan, now + 30.0)[0])[1]
     assert after == list(card.scores(lps, "XYZ", "hft", now + 30.5, bucket=0).values())
+
+
+def test_a_board_keeps_rows_until_an_lp_observes_or_the_refresh_lapses() -> None:
+    # The board of (symbol, bucket, profile): rows as decision_rows gives them when it was
+    # made; an observation of one LP recomputes that LP's row (at the time of the decision)
+    # and no other; once older than Refresh, every row is computed again.
+    card = decided_card()
+    assert card.settings.refresh_s == 0.01
+    lps = ["LP_A", "LP_B", "LP_C", "LP_D", "LP_NEW"]
+    plan = card.profile_plan("hft")
+    now = T1 + 40.0
+    board = card.decision_board(lps, "XYZ", 0, plan, now)
+    exact = card.decision_rows(lps, "XYZ", 0, plan, now)
+    assert (board.rows, board.rates) == exact
+    board.memo = "derived"
+    later = now + 0.002  # within Refresh, nothing observed: the same rows, the memo kept
+    assert card.decision_board(lps, "XYZ", 0, plan, later) is board
+    assert (board.rows, board.rates, board.memo) == (*exact, "derived")
+    assert board.rows != card.decision_rows(lps, "XYZ", 0, plan, later)[0]  # what the decay moved
+    # LP_B observes on another symbol: its LP-wide figures move, so does its XYZ row
+    card.on_sent(b"U", "LP_B", "ABC", 1, 500, later, bid=99.99, ask=100.01, typical=1000)
+    card.on_answer(b"U", later + 0.001)
+    moved = card.decision_board(lps, "XYZ", 0, plan, later + 0.001)
+    assert moved is board and board.memo is None
+    fresh = card.decision_rows(lps, "XYZ", 0, plan, later + 0.001)
+    assert board.rows[1] == fresh[0][1] and board.rates[1] == fresh[1][1]
+    assert board.rows[1] != exact[0][1]
+    assert [board.rows[i] for i in (0, 2, 3, 4)] == [exact[0][i] for i in (0, 2, 3, 4)]
+    # LP_NEW had no figures: its first observation moves its row too
+    card.on_sent(b"N", "LP_NEW", "XYZ", 1, 500, later + 0.002, bid=99.99, ask=100.01, typical=1000)
+    card.on_answer(b"N", later + 0.003)
+    assert card.decision_board(lps, "XYZ", 0, plan, later + 0.003) is board
+    assert board.rows[4] == card.decision_rows(lps, "XYZ", 0, plan, later + 0.003)[0][4] != exact[0][4]
+    # older than Refresh: all rows again, exactly those of the moment
+    lapsed = now + 0.02
+    again = card.decision_board(lps, "XYZ", 0, plan, lapsed)
+    assert (again.rows, again.rates) == card.decision_rows(lps, "XYZ", 0, plan, lapsed)
+    assert again.memo is None
+    # time going back, other LPs, another bucket or new weights: another computation
+    assert (card.decision_board(lps, "XYZ", 0, plan, now).rows) == card.decision_rows(
+        lps, "XYZ", 0, plan, now
+    )[0]
+    assert card.decision_board(lps[:2], "XYZ", 0, plan, now).rows == card.decision_rows(
+        lps[:2], "XYZ", 0, plan, now
+    )[0]
+    assert card.decision_board(lps, "XYZ", 1, plan, now).rows == card.decision_rows(
+        lps, "XYZ", 1, plan, now
+    )[0]
+    card.set_weights("hft", {"fill_rate": 1.0})
+    plan2 = card.profile_plan("hft")
+    b2 = card.decision_board(lps, "XYZ", 0, plan2, now)
+    assert b2.plan is plan2 and (b2.rows, b2.rates) == card.decision_rows(lps, "XYZ", 0, plan2, now)
+
+
+def test_refresh_zero_computes_every_board_afresh_and_boards_are_bounded(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    card = decided_card()
+    card._refresh = 0.0  # what Refresh = 0 sets
+    lps = ["LP_A", "LP_B", "LP_C", "LP_D"]
+    plan = card.profile_plan("block")
+    now = T1 + 40.0
+    first = card.decision_board(lps, "XYZ", 0, plan, now).rows
+    again = card.decision_board(lps, "XYZ", 0, plan, now + 1e-6)
+    assert again.rows != first and again.rows == card.decision_rows(lps, "XYZ", 0, plan, now + 1e-6)[0]
+    import gateway.scorecard as scorecard_module
+
+    monkeypatch.setattr(scorecard_module, "MAX_BOARDS", 3)
+    for i in range(10):
+        card.decision_board(lps, f"S{i}", 0, plan, now)
+    assert len(card._boards) == 3 and list(card._boards) == [(f"S{i}", 0, id(plan)) for i in (7, 8, 9)]
+    with pytest.raises(ScorecardError, match="Refresh"):
+        ScorecardSettings(refresh_s=-1.0)
+    assert parse_scorecard_settings({"Refresh": 0}, "test").refresh_s == 0.0
 
 
 def test_a_record_faded_out_of_the_floats_counts_as_unseen_even_without_shrinkage() -> None:
