@@ -922,9 +922,7 @@ class JournalRecorder:
 
     def received(self, role: str, name: str, session: Any, msg: Any, now: float) -> None:
         """An application message from a counterparty (``session``), before it is processed."""
-        fields = msg.fields  # 8, 9, 35, 34, ... as a parsed frame has them (else by tag)
-        n = len(fields)
-        mt = fields[2][1] if n > 2 and fields[2][0] == 35 else msg.msg_type
+        mt = msg.msg_type
         if role == "lp":
             if mt not in _LP_JOURNALED:
                 return
@@ -949,7 +947,7 @@ class JournalRecorder:
                 p = by_cl.get((name, orig)) if orig else None
             if p is not None:
                 self._touched[p.order_id] = p
-        seq = fields[3][1] if n > 3 and fields[3][0] == 34 else msg.get(34)
+        seq = msg.get(34)
         try:
             number: int | None = int(seq)
         except (TypeError, ValueError):

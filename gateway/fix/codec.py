@@ -30,16 +30,17 @@ class _SlowPath(ValueError):
 class _TagNumbers(dict[bytes, int]):
     """Tag bytes -> int; a dict lookup is cheaper than int() on the hot path.
 
-    Data-length tags (whose data field may hold SOH) and unusual spellings such as ``095``
-    are never answered: they raise, and the message takes the slow parser, so the fast
-    one needs no separate test for data fields.
+    Data-length tags (whose data field may hold SOH), unusual spellings such as ``095`` and
+    tag numbers below 1 are never answered: they raise, and the message takes the slow
+    parser, so the fast one needs no separate test for data fields, and what it parses has
+    only valid tag numbers.
     """
 
     def __missing__(self, key: bytes) -> int:
         if not _is_tag(key):
             raise ValueError(key)
         tag = int(key)
-        if b"%d" % tag != key or tag in DATA_LENGTH_TAGS:
+        if tag <= 0 or b"%d" % tag != key or tag in DATA_LENGTH_TAGS:
             raise _SlowPath(key)
         if 0 < tag < 100_000 and len(self) < 200_000:
             self[key] = tag
@@ -123,12 +124,13 @@ class Framer:
             m = _HEADER.match(data)
             if m is not None:
                 end = m.end() + int(m.group(1))
-                if (
-                    end + 7 == len(data)
-                    and end <= self.max_size
-                    and data.endswith(_TRAILERS[body_checksum(data[:end])])
-                ):
-                    return [data]
+                if end + 7 == len(data) and end <= self.max_size:
+                    # the byte sum in C (see body_checksum; exact for 256 bytes)
+                    if end <= 256:
+                        if data.endswith(_TRAILERS[(adler32(data[:end]) - 1) & 0xFF]):
+                            return [data]
+                    elif data.endswith(_TRAILERS[body_checksum(data[:end])]):
+                        return [data]
         buf = self._buf + data if self._buf else data
         out: list[bytes | Garbled] = []
         pos = 0
@@ -182,47 +184,56 @@ class Framer:
 class Message:
     """One parsed FIX message: (tag, value) pairs in wire order; values are raw bytes.
 
-    Lookups by tag build an index of first occurrences on first use, so a message that is
-    only forwarded or stored never pays for it.
+    ``index`` maps each tag to the value of its first occurrence; ``msg_type`` is MsgType
+    (b"" when absent). ``parse`` builds the index in C from the frame's tokens and leaves
+    the ``fields`` list to be built on first use: a message on the order path is read by
+    tag and never needs one. ``simple`` is True only for a frame whose every tag is a
+    valid number and every value non-empty, which the parser learns at no extra pass; the
+    session then skips its per-field structural check.
     """
 
-    __slots__ = ("_index", "fields", "raw")
+    __slots__ = ("_fields", "_tokens", "begin", "index", "msg_type", "raw", "simple", "type3")
 
     def __init__(self, fields: list[tuple[int, bytes]], raw: bytes = b"") -> None:
-        self.fields = fields
+        self._fields: list[tuple[int, bytes]] | None = fields
+        self._tokens: list[bytes] | None = None
         self.raw = raw
-        self._index: dict[int, bytes] | None = None
+        # the first occurrence of each tag wins: built from the end, in C
+        index = self.index = dict(reversed(fields))
+        n = len(fields)
+        #: the first field's value (BeginString in a well-formed message)
+        self.begin = fields[0][1] if n else b""
+        msg_type = fields[2][1] if n > 2 and fields[2][0] == 35 else None
+        #: MsgType when it is the third field of four or more, else None (FIX: garbled)
+        self.type3 = msg_type if n > 3 else None
+        self.msg_type = msg_type if msg_type is not None else index.get(35, b"")
+        self.simple = False
 
     @property
-    def msg_type(self) -> bytes:
-        f = self.fields
-        if len(f) > 2 and f[2][0] == 35:
-            return f[2][1]
-        return self.get(35, b"") or b""
-
-    def _build_index(self) -> dict[int, bytes]:
-        # the first occurrence of each tag wins: built from the end, in C
-        index = self._index = dict(reversed(self.fields))
-        return index
+    def fields(self) -> list[tuple[int, bytes]]:
+        f = self._fields
+        if f is None:
+            tokens = self._tokens
+            assert tokens is not None
+            # the tags were checked when the message was parsed
+            f = self._fields = list(zip(map(_tag_number, tokens[0:-1:2]), tokens[1::2], strict=False))
+        return f
 
     def get(self, tag: int, default: bytes | None = None) -> bytes | None:
-        index = self._index if self._index is not None else self._build_index()
-        return index.get(tag, default)
+        return self.index.get(tag, default)
 
     def __getitem__(self, tag: int) -> bytes:
-        index = self._index if self._index is not None else self._build_index()
-        return index[tag]
+        return self.index[tag]
 
     def __contains__(self, tag: object) -> bool:
-        index = self._index if self._index is not None else self._build_index()
-        return tag in index
+        return tag in self.index
 
     def get_str(self, tag: int, default: str | None = None) -> str | None:
-        v = self.get(tag)
+        v = self.index.get(tag)
         return default if v is None else v.decode("latin-1")
 
     def get_int(self, tag: int, default: int | None = None) -> int | None:
-        v = self.get(tag)
+        v = self.index.get(tag)
         if v is None:
             return default
         return int(v)
@@ -240,26 +251,52 @@ class Message:
         return sep.join(f"{t}={v.decode('latin-1')}" for t, v in self.fields) + sep
 
 
+_new_message: Final = Message.__new__
+# "=", SOH, "=", SOH, ...: a frame's separators, in order, are a prefix of this when no
+# value holds "=" or SOH (longer frames compare against a longer copy)
+_ALTERNATING: Final = b"=\x01" * 4096
+
+
 def parse(raw: bytes) -> Message:
     """Parse one complete frame into a Message. Raises ParseError when garbled.
 
     The fast path works in C-level bytes methods, with no Python code per field: when the
     separators of the frame alternate exactly ``=``, SOH, ``=``, SOH ... (so no value
-    holds ``=`` or SOH), one split yields tags and values in turn. A value holding ``=``
-    takes a path that partitions each field; a length-prefixed data field (which may hold
-    SOH), an unusual tag spelling or a broken field takes the slow path that reads by
+    holds ``=`` or SOH), one split yields tags and values in turn, and the index of first
+    occurrences is built from them backwards. A value holding ``=`` takes a path that
+    partitions each field; a length-prefixed data field (which may hold SOH), an unusual
+    tag spelling, a tag number below 1 or a broken field takes the slow path that reads by
     length and explains the error.
     """
     seps = raw.translate(None, _NOT_SEPARATORS)
-    if seps.count(b"=\x01") << 1 == len(seps) and raw.endswith(b"\x01"):
+    n = len(seps)
+    if (
+        (_ALTERNATING.startswith(seps) if n <= 8192 else seps == b"=\x01" * (n >> 1))
+        and not n & 1
+        and raw.endswith(b"\x01")
+    ):
         # raw is exactly (tag "=" value SOH)*: tokens alternate tag, value, ..., b""
         tokens = raw.replace(b"\x01", b"=").split(b"=")
+        values = tokens[-2::-2]  # last to first
         try:
-            # _tag_number raises for a non-numeric tag and for a data-length tag
-            fields = list(zip(map(_tag_number, tokens[0:-1:2]), tokens[1::2], strict=False))
+            # _tag_number raises for a non-numeric tag, a data-length tag, a tag below 1
+            index = dict(zip(map(_tag_number, tokens[-3::-2]), values, strict=False))
         except ValueError:
             return _parse_slow(raw)
-        return Message(fields, raw)
+        msg = _new_message(Message)
+        msg._fields = None
+        msg._tokens = tokens
+        msg.raw = raw
+        msg.index = index
+        msg.begin = tokens[1] if n else b""
+        if n > 5 and tokens[4] == b"35":
+            msg_type = msg.msg_type = tokens[5]
+            msg.type3 = msg_type if n > 7 else None
+        else:
+            msg.msg_type = index.get(35, b"")
+            msg.type3 = None
+        msg.simple = all(values)
+        return msg
     return _parse_partitioned(raw)
 
 
@@ -340,7 +377,8 @@ def encode(begin_string: bytes, body: bytes) -> bytes:
     ``body`` is pre-encoded bytes; only BodyLength and CheckSum are computed here.
     """
     msg = b"8=%s\x019=%d\x01%s" % (begin_string, len(body), body)
-    return msg + b"10=%03d\x01" % body_checksum(msg)
+    # the byte sum in C (see body_checksum; exact for 256 bytes), the trailer from a table
+    return msg + _TRAILERS[(adler32(msg) - 1) & 0xFF if len(msg) <= 256 else body_checksum(msg)]
 
 
 # "tag=value<SOH>" repeated, one format for a whole field list (cached for short lists)

@@ -195,17 +195,19 @@ class Session:
     def _frame(
         self, msg_type: bytes, seq: int, body: bytes, now: float, extra_header: bytes = b""
     ) -> bytes:
+        # one C-level format for the header and body, then BodyLength and CheckSum
         return encode(
             self.begin_string,
-            b"35="
-            + msg_type
-            + b"\x0134="
-            + b"%d" % seq
-            + self._hdr_after_seq
-            + utc_timestamp(now, self.precision)
-            + self._hdr_after_time
-            + extra_header
-            + body,
+            b"35=%s\x0134=%d%s%s%s%s%s"
+            % (
+                msg_type,
+                seq,
+                self._hdr_after_seq,
+                utc_timestamp(now, self.precision),
+                self._hdr_after_time,
+                extra_header,
+                body,
+            ),
         )
 
     def _send(self, msg_type: bytes, body: bytes, now: float, extra_header: bytes = b"") -> int:
@@ -355,18 +357,21 @@ class Session:
     # --- receiving --------------------------------------------------------------------
     def receive(self, data: bytes, now: float) -> list[Message | SessionEvent]:
         """Consume bytes from the counterparty; return the events they caused."""
+        log = self._log
         for frame in self.framer.feed(data):
             if self.close_requested:
                 break
             if type(frame) is bytes:
-                if self._log is not None:
-                    self._log("in", frame)
+                if log is not None:
+                    log("in", frame)
                 try:
                     msg = parse(frame)
                 except ParseError as exc:
                     self._garbled(frame, str(exc))
                     continue
-                self._on_message(msg, now)
+                self._handle(msg, now)
+                if self.queue:
+                    self._process_queue(now)
             else:
                 assert isinstance(frame, Garbled)
                 self._garbled(frame.raw, frame.reason)
@@ -379,19 +384,13 @@ class Session:
         if not self.received_logon and not self.initiator:
             self._disconnect("garbled message before Logon")
 
-    def _on_message(self, msg: Message, now: float, queued: bool = False) -> None:
-        self._handle(msg, now)
-        if not queued and self.queue:
-            self._process_queue(now)
-
     def _handle(self, msg: Message, now: float) -> None:
-        fields = msg.fields
-        if len(fields) < 4 or fields[2][0] != 35:
+        msg_type = msg.type3
+        if msg_type is None:
             # 2t: MsgType must be the third field; otherwise the message is garbled
             self._garbled(msg.raw, "MsgType(35) is not the third field")
             return
-        msg_type = fields[2][1]
-        if fields[0][1] != self.begin_string:
+        if msg.begin != self.begin_string:
             # 2i: wrong BeginString -> Logout and disconnect
             if not self.received_logon:
                 self._disconnect("wrong BeginString before Logon")
@@ -401,7 +400,8 @@ class Session:
                 self._send_logout("Incorrect BeginString", now)
                 self.store.next_target_seq += 1
             return
-        seq_bytes = msg.get(tags.MsgSeqNum)
+        index = msg.index
+        seq_bytes = index.get(tags.MsgSeqNum)
         seq_num = _num(seq_bytes)
         if seq_num is None:
             if msg_type == MsgType.LOGON or not self.received_logon:
@@ -410,23 +410,29 @@ class Session:
                 self._send_logout("Received message without MsgSeqNum", now)
                 self._disconnect("Received message without MsgSeqNum")
             return
-        for required in (tags.SenderCompID, tags.TargetCompID, tags.SendingTime):
-            if required not in msg:
-                if msg_type == MsgType.LOGON:
-                    self._disconnect(f"Logon without required header field {required}")
-                else:
-                    self._send_reject(
-                        msg,
-                        SessionRejectReason.REQUIRED_TAG_MISSING,
-                        required,
-                        REJECT_TEXT[SessionRejectReason.REQUIRED_TAG_MISSING],
-                        now,
-                    )
-                return
+        if tags.SenderCompID not in index or tags.TargetCompID not in index or (
+            tags.SendingTime not in index
+        ):
+            for required in (tags.SenderCompID, tags.TargetCompID, tags.SendingTime):
+                if required not in index:
+                    break
+            if msg_type == MsgType.LOGON:
+                self._disconnect(f"Logon without required header field {required}")
+            else:
+                self._send_reject(
+                    msg,
+                    SessionRejectReason.REQUIRED_TAG_MISSING,
+                    required,
+                    REJECT_TEXT[SessionRejectReason.REQUIRED_TAG_MISSING],
+                    now,
+                )
+            return
         if self.validate_incoming and self.dictionary is not None:
-            rejection = self.dictionary.validate(fields, self.validation)
+            rejection = self.dictionary.validate(msg.fields, self.validation)
+        elif msg.simple:
+            rejection = None  # the parser saw valid tag numbers and no empty value
         else:
-            rejection = _structural_check(fields, msg.raw)
+            rejection = _structural_check(msg.fields, msg.raw)
         if rejection is not None:
             if msg_type == MsgType.LOGON:
                 self._send_logout(f"Invalid Logon message: {rejection.text}", now)
@@ -451,7 +457,7 @@ class Session:
                 self.store.next_target_seq += 1
         elif msg_type == MsgType.TEST_REQUEST:
             if self._verify(msg, seq, now, True, True):
-                test_req_id = msg.get(tags.TestReqID, b"") or b""
+                test_req_id = index.get(tags.TestReqID, b"") or b""
                 self._send(MsgType.HEARTBEAT, b"112=" + test_req_id + b"\x01", now)
                 self.store.next_target_seq += 1
         elif msg_type == MsgType.RESEND_REQUEST:
@@ -491,8 +497,9 @@ class Session:
     ) -> bool:
         """Checks common to every message after the Logon (FIX test cases 2, 10, 11)."""
         settings = self.settings
+        index = msg.index
         if settings.check_latency:
-            sending_time = parse_utc_timestamp(msg[tags.SendingTime])
+            sending_time = parse_utc_timestamp(index[tags.SendingTime])
             if sending_time is None or abs(now - sending_time) > settings.max_latency:
                 # 2o: Reject with SessionRejectReason 10, then Logout
                 self._send_reject(
@@ -505,8 +512,8 @@ class Session:
                 self._send_logout("SendingTime accuracy problem, field=52", now)
                 return False
         if settings.check_comp_id and (
-            msg[tags.SenderCompID] != self.target_comp_id
-            or msg[tags.TargetCompID] != self.sender_comp_id
+            index[tags.SenderCompID] != self.target_comp_id
+            or index[tags.TargetCompID] != self.sender_comp_id
         ):
             # 2k: Reject with SessionRejectReason 9, then Logout
             self._send_reject(

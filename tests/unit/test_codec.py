@@ -21,6 +21,7 @@ from simplefix.data import RAW_DATA_TAGS, RAW_LEN_TAGS
 from gateway.fix.codec import (
     Framer,
     Garbled,
+    Message,
     ParseError,
     body_checksum,
     checksum,
@@ -491,3 +492,95 @@ def test_random_streams_split_anywhere(
         theirs = parser.get_message()
         assert theirs is not None
         assert parse(frame).fields == [(int(t), v) for t, v in theirs.pairs]
+
+
+# --- lookups by tag: the parser's index against references ----------------------------------
+
+# tags that repeat often, values that may be empty or hold "=", now and then a tag below 1
+_LOOKUP_TAGS = st.one_of(st.sampled_from([11, 55, 58, 448, 9999, 10001]), _TAGS, st.integers(-3, 0))
+_LOOKUP_VALUES = st.one_of(_PRINTABLE, st.just(b""), st.just(b"a=b"))
+_LOOKUP_FIELDS = st.lists(st.tuples(_LOOKUP_TAGS, _LOOKUP_VALUES), max_size=30)
+
+
+def _reference(fields: FieldList) -> dict[int, bytes]:
+    ref: dict[int, bytes] = {}
+    for tag, value in fields:
+        ref.setdefault(tag, value)
+    return ref
+
+
+@settings(max_examples=300, deadline=None)
+@given(_BEGIN, _MSG_TYPE, _LOOKUP_FIELDS)
+def test_lookups_agree_with_the_first_occurrence_of_each_tag(
+    begin: bytes, msg_type: bytes, fields: FieldList
+) -> None:
+    data = encode_message([(8, begin), (35, msg_type), *fields])
+    m = parse(data)
+    all_fields = [(8, begin), (9, m.fields[1][1]), (35, msg_type), *fields, (10, data[-4:-1])]
+    assert m.fields == all_fields
+    ref = _reference(all_fields)
+    for tag in {t for t, _ in all_fields} | {1, 12, 10_002}:
+        assert m.get(tag) == ref.get(tag)
+        assert (tag in m) == (tag in ref)
+    assert m.index == ref
+    assert m.msg_type == msg_type
+    assert m.type3 == msg_type
+    assert m.begin == begin
+    # the session skips its per-field check only when every tag is valid and every value
+    # set; a value holding "=" takes the partitioning parser, which leaves that to it
+    valid = all(t > 0 and v for t, v in all_fields)
+    if m.simple:
+        assert valid
+    elif not any(b"=" in v for _, v in fields):
+        assert not valid
+
+
+@settings(max_examples=200, deadline=None)
+@given(_BEGIN, _MSG_TYPE, _FIELDS)
+def test_lookups_agree_with_simplefix(begin: bytes, msg_type: bytes, fields: FieldList) -> None:
+    data = simplefix_message(begin, msg_type, fields).encode()
+    m = parse(data)
+    parser = simplefix.FixParser()
+    parser.append_buffer(data)
+    theirs = parser.get_message()
+    assert theirs is not None
+    for tag in {t for t, _ in fields} | {8, 9, 10, 35, 1}:
+        assert m.get(tag) == theirs.get(tag)  # simplefix: the first occurrence
+    assert m.msg_type == theirs.message_type
+    assert m.simple or any(b"=" in v for _, v in fields)
+
+
+def test_fields_are_built_on_first_use_and_kept() -> None:
+    m = parse(NOS3)
+    assert m._fields is None  # a message read only by tag never builds the list
+    assert m[11] == b"ORD1"
+    assert m._fields is None
+    first = m.fields
+    assert first is m.fields
+    assert first[7] == (11, b"ORD1")
+
+
+def test_msg_type_not_third_is_found_but_flagged() -> None:
+    raw = b"8=FIX.4.4\x019=20\x0134=2\x0135=0\x0149=A\x0156=B\x01"
+    raw += b"10=" + checksum(raw) + b"\x01"
+    m = parse(raw)
+    assert m.msg_type == b"0"
+    assert m.type3 is None
+
+
+def test_tag_below_one_is_parsed_but_not_simple() -> None:
+    for tag in (b"0", b"-5"):
+        raw = msg((35, b"0"), (34, b"2"))[:-7].replace(b"\x0134=", b"\x01" + tag + b"=")
+        raw += b"10=" + checksum(raw) + b"\x01"
+        m = parse(raw)
+        assert m.fields[3] == (int(tag), b"2")
+        assert not m.simple
+
+
+def test_message_built_from_fields() -> None:
+    m = Message([(8, b"FIX.4.4"), (35, b"D"), (11, b"A"), (11, b"B")])
+    assert m.get(11) == b"A"
+    assert m.msg_type == b"D"
+    assert m.type3 is None  # MsgType is not the third field
+    assert m.begin == b"FIX.4.4"
+    assert not m.simple
