@@ -279,8 +279,9 @@ def parse(raw: bytes) -> Message:
         tokens = raw.replace(b"\x01", b"=").split(b"=")
         values = tokens[-2::-2]  # last to first
         try:
-            # _tag_number raises for a non-numeric tag, a data-length tag, a tag below 1
-            index = dict(zip(map(_tag_number, tokens[-3::-2]), values, strict=False))
+            # _tag_number raises for a non-numeric tag, a data-length tag, a tag below 1;
+            # the slices have the same length (and strict= costs a keyword parse per call)
+            index = dict(zip(map(_tag_number, tokens[-3::-2]), values))  # noqa: B905
         except ValueError:
             return _parse_slow(raw)
         msg = _new_message(Message)

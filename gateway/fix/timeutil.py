@@ -12,27 +12,38 @@ import time
 
 _prefix_second = -1
 _prefix = b""
+# the last stamp made: messages sent in one event-loop callback share ``now``
+_last_now = -1.0
+_last_precision = -1
+_last_stamp = b""
 
 
 def utc_timestamp(now: float, precision: int = 3) -> bytes:
     """``YYYYMMDD-HH:MM:SS[.fff[fff[fff]]]`` for ``now`` (seconds since the epoch)."""
-    global _prefix_second, _prefix
+    global _prefix_second, _prefix, _last_now, _last_precision, _last_stamp
+    if now == _last_now and precision == _last_precision:
+        return _last_stamp
     sec = int(now)
     if sec != _prefix_second:
         _prefix = time.strftime("%Y%m%d-%H:%M:%S", time.gmtime(sec)).encode()
         _prefix_second = sec
     if precision == 3:
-        return _prefix + b".%03d" % int((now - sec) * 1000)
-    if precision == 0:
-        return _prefix
-    if precision == 6:
-        return _prefix + b".%06d" % int((now - sec) * 1_000_000)
-    return _prefix + b".%09d" % int((now - sec) * 1_000_000_000)
+        stamp = _prefix + b".%03d" % int((now - sec) * 1000)
+    elif precision == 0:
+        stamp = _prefix
+    elif precision == 6:
+        stamp = _prefix + b".%06d" % int((now - sec) * 1_000_000)
+    else:
+        stamp = _prefix + b".%09d" % int((now - sec) * 1_000_000_000)
+    _last_now, _last_precision, _last_stamp = now, precision, stamp
+    return stamp
 
 
 _day_cache: dict[bytes, int] = {}
 _last_second = b""  # "YYYYMMDD-HH:MM:SS" of the last timestamp parsed, and its value
 _last_second_value = 0
+_last_value: bytes | None = None  # the last well-formed timestamp parsed, and its value
+_last_result = 0.0
 
 
 def parse_utc_timestamp(value: bytes) -> float | None:
@@ -41,7 +52,9 @@ def parse_utc_timestamp(value: bytes) -> float | None:
     Messages arrive in time order: one whose second is the last one's only parses its
     fraction.
     """
-    global _last_second, _last_second_value
+    global _last_second, _last_second_value, _last_value, _last_result
+    if value == _last_value:
+        return _last_result  # messages of one read often share their SendingTime
     n = len(value)
     if value[:17] == _last_second:
         if n == 17:
@@ -49,7 +62,9 @@ def parse_utc_timestamp(value: bytes) -> float | None:
         digits = value[18:]
         if value[17:18] != b"." or n - 18 not in (3, 6, 9) or not digits.isdigit():
             return None
-        return _last_second_value + int(digits) / _FRAC_SCALE[n - 18]
+        result = _last_second_value + int(digits) / _FRAC_SCALE[n - 18]
+        _last_value, _last_result = value, result
+        return result
     if n < 17 or value[8:9] != b"-" or value[11:12] != b":" or value[14:15] != b":":
         return None
     day = value[:8]
@@ -80,7 +95,9 @@ def parse_utc_timestamp(value: bytes) -> float | None:
             return None
         frac = int(value[18:]) / _FRAC_SCALE[n - 18]
     _last_second, _last_second_value = value[:17], second
-    return second + frac
+    result = second + frac
+    _last_value, _last_result = value, result
+    return result
 
 
 _FRAC_SCALE = {3: 1000, 6: 1_000_000, 9: 1_000_000_000}
