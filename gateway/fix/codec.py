@@ -95,7 +95,7 @@ _START: Final = b"8=FIX"
 _HEADER: Final = re.compile(rb"8=FIXT?\.\d\.\d[^\x01=]{0,8}\x019=(\d{1,9})\x01")
 _CHECKSUM_MARK: Final = b"\x0110="
 # the whole CheckSum field for each possible sum
-_TRAILERS: Final = tuple(b"10=%03d\x01" % i for i in range(256))
+TRAILERS: Final = tuple(b"10=%03d\x01" % i for i in range(256))
 
 
 class Framer:
@@ -127,9 +127,9 @@ class Framer:
                 if end + 7 == len(data) and end <= self.max_size:
                     # the byte sum in C (see body_checksum; exact for 256 bytes)
                     if end <= 256:
-                        if data.endswith(_TRAILERS[(adler32(data[:end]) - 1) & 0xFF]):
+                        if data.endswith(TRAILERS[(adler32(data[:end]) - 1) & 0xFF]):
                             return [data]
-                    elif data.endswith(_TRAILERS[body_checksum(data[:end])]):
+                    elif data.endswith(TRAILERS[body_checksum(data[:end])]):
                         return [data]
         buf = self._buf + data if self._buf else data
         out: list[bytes | Garbled] = []
@@ -379,7 +379,7 @@ def encode(begin_string: bytes, body: bytes) -> bytes:
     """
     msg = b"8=%s\x019=%d\x01%s" % (begin_string, len(body), body)
     # the byte sum in C (see body_checksum; exact for 256 bytes), the trailer from a table
-    return msg + _TRAILERS[(adler32(msg) - 1) & 0xFF if len(msg) <= 256 else body_checksum(msg)]
+    return msg + TRAILERS[(adler32(msg) - 1) & 0xFF if len(msg) <= 256 else body_checksum(msg)]
 
 
 # "tag=value<SOH>" repeated, one format for a whole field list (cached for short lists)

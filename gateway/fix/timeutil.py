@@ -28,7 +28,7 @@ def utc_timestamp(now: float, precision: int = 3) -> bytes:
         _prefix = time.strftime("%Y%m%d-%H:%M:%S", time.gmtime(sec)).encode()
         _prefix_second = sec
     if precision == 3:
-        stamp = _prefix + b".%03d" % int((now - sec) * 1000)
+        stamp = b"%s.%03d" % (_prefix, (now - sec) * 1000)  # %d truncates a float, like int()
     elif precision == 0:
         stamp = _prefix
     elif precision == 6:

@@ -15,9 +15,19 @@ from __future__ import annotations
 from collections.abc import Callable
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Final
+from zlib import adler32
 
 from gateway.fix import tags
-from gateway.fix.codec import Framer, Garbled, Message, ParseError, encode, parse
+from gateway.fix.codec import (
+    TRAILERS,
+    Framer,
+    Garbled,
+    Message,
+    ParseError,
+    body_checksum,
+    encode,
+    parse,
+)
 from gateway.fix.dictionary import REJECT_TEXT, Rejection, SessionRejectReason, ValidationOptions
 from gateway.fix.tags import ADMIN_MSG_TYPES, MsgType
 from gateway.fix.timeutil import parse_utc_timestamp, utc_timestamp
@@ -110,6 +120,7 @@ class Session:
         )
         self.validate_incoming = settings.validate_incoming_message and settings.use_data_dictionary
         self.precision = settings.timestamp_precision
+        self._persist = settings.persist_messages
         self.framer = Framer(settings.max_message_size)
         # pre-encoded header pieces: 35=<type>|34=<seq>|49=<sender>|52=<time>|56=<target>|
         sub = b""
@@ -211,13 +222,30 @@ class Session:
         )
 
     def _send(self, msg_type: bytes, body: bytes, now: float, extra_header: bytes = b"") -> int:
+        # _frame, encode and _write in one body: this runs for every message sent
         store = self.store
         seq = store.next_sender_seq
-        frame = self._frame(msg_type, seq, body, now, extra_header)
-        if msg_type not in ADMIN_MSG_TYPES and self.settings.persist_messages:
+        head = b"35=%s\x0134=%d%s%s%s%s%s" % (
+            msg_type,
+            seq,
+            self._hdr_after_seq,
+            utc_timestamp(now, self.precision),
+            self._hdr_after_time,
+            extra_header,
+            body,
+        )
+        frame = b"8=%s\x019=%d\x01%s" % (self.begin_string, len(head), head)
+        frame += TRAILERS[(adler32(frame) - 1) & 0xFF if len(frame) <= 256 else body_checksum(frame)]
+        if self._persist and msg_type not in ADMIN_MSG_TYPES:
             store.store_sent(seq, frame)
         store.next_sender_seq = seq + 1
-        self._write(frame, now)
+        out = self._outbound
+        if not out and self.on_outbound is not None:
+            self.on_outbound(self)
+        out.append(frame)
+        self.last_sent = now
+        if self._log is not None:
+            self._log("out", frame)
         return seq
 
     def _write(self, frame: bytes, now: float) -> None:
