@@ -116,7 +116,12 @@ class RecoveryReport:
 
 #: Scorecard attributes that follow from its settings, not from what it has seen: a snapshot
 #: never overrides them (the settings may have changed between two runs).
-_DERIVED = frozenset({"settings", "size", "decay", "k", "_prior", "_impact_index", "_index", "_plans"})
+_DERIVED = frozenset(
+    {"settings", "size", "decay", "k", "_prior", "_impact_index", "_index", "_plans", "_refresh"}
+)
+#: What decisions kept of the figures (``Scorecard.decision_board``): never written, and
+#: emptied when figures are put back (it points at the figures it was computed from).
+_KEPT = ("_boards", "_lp_level")
 
 
 def _fingerprint(card: Any) -> list[Any]:
@@ -145,7 +150,9 @@ def scorecard_state(card: Any) -> dict[str, Any]:
     with its references shared (a child's figures are the LP's), as one object graph.
     """
     state = {
-        name: value for name, value in vars(card).items() if name not in _DERIVED and not callable(value)
+        name: value
+        for name, value in vars(card).items()
+        if name not in _DERIVED and name not in _KEPT and not callable(value)
     }
     return {
         "fingerprint": _fingerprint(card),
@@ -164,6 +171,8 @@ def restore_scorecard(card: Any, snap: dict[str, Any]) -> bool:
         return False  # written by another version of the scorecard
     for name, value in state.items():
         setattr(card, name, value)
+    for name in _KEPT:
+        getattr(card, name).clear()
     for profile, weights in snap["profiles"].items():
         card.settings.profiles[profile] = dict(weights)
     return True

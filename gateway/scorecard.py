@@ -40,6 +40,7 @@ Pure and synchronous: no I/O, no clock (time is passed in), no asyncio.
 from __future__ import annotations
 
 import heapq
+import itertools
 import math
 from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
@@ -185,6 +186,8 @@ class Stats:
 #: Boards kept by ``decision_board`` (symbol x size bucket x profile), the oldest dropped first
 MAX_BOARDS: Final = 4096
 
+_NO_ROW: Final[list[float]] = []  # a place in a list of rows, filled before it is read
+
 Keys = tuple[Stats, Stats, Stats]  # LP, (LP, symbol), (LP, symbol, size bucket)
 _NOTHING: Final[dict[str, Stats]] = {}  # a symbol (or bucket) with no figures yet; never written
 
@@ -275,6 +278,8 @@ class Scorecard:
         self._plans: dict[str, tuple[tuple[tuple[str, float], ...], ProfilePlan]] = {}
         self._all_kpis = tuple(enumerate(range(self.size)))
         self._boards: dict[tuple[str, int | None, int], Board] = {}
+        # id(plan) -> (plan, LP -> (LP-wide version, time, row after the LP-wide level))
+        self._lp_level: dict[int, tuple[ProfilePlan, dict[str, tuple[int, float, list[float]]]]] = {}
         self._refresh = s.refresh_s
 
     # --- settings ---------------------------------------------------------------------------
@@ -562,12 +567,13 @@ class Scorecard:
             gens = [st.version for st in b.tops]
             if gens != b.gens:
                 old = b.gens
-                pj, reject = plan.pj, plan.reject
-                for i, lp in enumerate(b.lps):
-                    if gens[i] != old[i]:
-                        (row,), (rate,) = self._rows((lp,), symbol, bucket, pj, reject, now)
-                        b.rows[i] = row
-                        b.rates[i] = rate
+                moved = [i for i, g in enumerate(gens) if g != old[i]]
+                lps_moved = [b.lps[i] for i in moved]
+                starts = self._lp_rows(lps_moved, [b.tops[i] for i in moved], plan, now)
+                rows, rates = self._rows(lps_moved, symbol, bucket, plan.pj, plan.reject, now, starts)
+                for i, row, rate in zip(moved, rows, rates, strict=True):
+                    b.rows[i] = row
+                    b.rates[i] = rate
                 b.gens = gens
                 b.memo = None
             return b
@@ -579,12 +585,42 @@ class Scorecard:
             if st is None:  # an LP with no figures yet: its first observation will move it
                 st = stats[lp] = Stats(size)
             tops.append(st)
-        rows, rates = self._rows(lps, symbol, bucket, plan.pj, plan.reject, now)
+        starts = self._lp_rows(lps, tops, plan, now)
+        rows, rates = self._rows(lps, symbol, bucket, plan.pj, plan.reject, now, starts)
         boards = self._boards
         if b is None and len(boards) >= MAX_BOARDS:
             del boards[next(iter(boards))]
         b = boards[key] = Board(list(lps), plan, tops, now, rows, rates)
         return b
+
+    def _lp_rows(
+        self, lps: Sequence[str], tops: Sequence[Stats], plan: ProfilePlan, now: float
+    ) -> list[list[float]]:
+        """Each LP's row after the LP-wide level (``_rows`` without a symbol), for ``plan``;
+        ``tops``: the LPs' LP-wide Stats. The same for every symbol: kept per LP until its
+        next observation, or for ``refresh_s``, as the boards' rows are."""
+        got = self._lp_level.get(id(plan))
+        if got is None or got[0] is not plan:
+            if len(self._lp_level) >= 64:  # plans of weights edited long ago
+                self._lp_level.clear()
+            got = self._lp_level[id(plan)] = (plan, {})
+        kept = got[1]
+        refresh = self._refresh
+        out: list[list[float]] = []
+        stale: list[int] = []
+        for lp, st in zip(lps, tops, strict=True):
+            e = kept.get(lp)
+            if e is not None and e[0] == st.version and e[1] <= now <= e[1] + refresh:
+                out.append(e[2])
+            else:
+                stale.append(len(out))
+                out.append(_NO_ROW)
+        if stale:
+            rows, _ = self._rows([lps[i] for i in stale], None, None, plan.pj, plan.reject, now)
+            for i, row in zip(stale, rows, strict=True):
+                out[i] = row
+                kept[lps[i]] = (tops[i].version, now, row)
+        return out
 
     def _rows(
         self,
@@ -594,10 +630,12 @@ class Scorecard:
         pj: tuple[tuple[int, int], ...],
         reject: int,
         now: float,
+        starts: list[list[float]] | None = None,
     ) -> tuple[list[list[float]], list[float]]:
         """For each LP, a row of KPIs (``pj``: place in the row, KPI index): the prior shrunk
         through the levels; and, on the way, each LP's value at place ``reject`` before the
-        size-bucket level (``rejection_rate`` when ``reject`` holds it).
+        size-bucket level (``rejection_rate`` when ``reject`` holds it). ``starts``: each
+        LP's row after the LP-wide level, already computed (``_lp_rows``).
 
         At each level (LP, symbol, bucket), value = w x mean + (1 - w) x value with
         w = n / (n + k), n the KPI's weight decayed to ``now``; KPIs last updated together
@@ -608,18 +646,24 @@ class Scorecard:
             _NOTHING if symbol is None or bucket is None else self._by_bucket.get((symbol, bucket), _NOTHING)
         )
         # the levels, narrower and narrower; None: the place to take the rejection rate
-        maps = (self._stats, by_symbol, None, by_bucket)
-        prior = self._prior
-        start = [0.0] * len(pj)
-        for p, j in pj:
-            start[p] = prior[j]
+        maps: tuple[dict[str, Stats] | None, ...]
+        if starts is None:
+            maps = (self._stats, by_symbol, None, by_bucket)
+            prior = self._prior
+            start = [0.0] * len(pj)
+            for p, j in pj:
+                start[p] = prior[j]
+            firsts: Iterable[list[float]] = itertools.repeat(start)
+        else:
+            maps = (by_symbol, None, by_bucket)
+            firsts = starts
         k = self.k
         decay = self.decay
         exp = math.exp
         rows: list[list[float]] = []
         rates: list[float] = []
-        for lp in lps:
-            row = start.copy()
+        for lp, first in zip(lps, firsts, strict=False):
+            row = first.copy()
             for by_lp in maps:
                 if by_lp is None:  # the symbol's value, before its size buckets
                     rates.append(row[reject])

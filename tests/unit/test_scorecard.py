@@ -367,3 +367,21 @@ def test_a_record_faded_out_of_the_floats_counts_as_unseen_even_without_shrinkag
     assert card.composite(plan, rows) == list(
         card.scores(["LP_A", "LP_B"], "XYZ", "block", now, bucket=0).values()
     )
+
+
+def test_boards_are_not_written_in_a_snapshot_and_are_emptied_when_figures_come_back() -> None:
+    from gateway.recovery import restore_scorecard, scorecard_state
+
+    card = decided_card()
+    lps = ["LP_A", "LP_B", "LP_C", "LP_D"]
+    plan = card.profile_plan("hft")
+    now = T1 + 40.0
+    card.decision_board(lps, "XYZ", 0, plan, now)
+    snap = scorecard_state(card)
+    assert "_boards" not in snap["state"] and "_lp_level" not in snap["state"]
+    other = Scorecard(card.settings)
+    stale = other.decision_board(lps, "XYZ", 0, other.profile_plan("hft"), now)  # of no figures
+    assert restore_scorecard(other, snap)
+    assert other._boards == {} and other._lp_level == {}
+    fresh = other.decision_board(lps, "XYZ", 0, other.profile_plan("hft"), now)
+    assert fresh is not stale and fresh.rows == card.decision_rows(lps, "XYZ", 0, plan, now)[0]
