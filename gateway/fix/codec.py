@@ -15,7 +15,7 @@ from __future__ import annotations
 import re
 from collections.abc import Iterable
 from itertools import chain
-from typing import Final
+from typing import Final, Protocol, overload
 from zlib import adler32
 
 from gateway.fix.tags import DATA_LENGTH_TAGS
@@ -157,12 +157,14 @@ class Framer:
             if n < end + 7:
                 pos = start  # wait for the rest (bounded by max_size)
                 break
+            body = buf[start:end]
+            cs = (adler32(body) - 1) & 0xFF if end - start <= 256 else body_checksum(body)
+            if buf.startswith(TRAILERS[cs], end):
+                out.append(buf[start : end + 7])
+                pos = end + 7
+                continue
             if buf[end + 6] == 1 and buf[end : end + 3] == b"10=":
-                digits = buf[end + 3 : end + 6]
-                if digits.isdigit() and int(digits) == body_checksum(buf[start:end]):
-                    out.append(buf[start : end + 7])
-                else:
-                    out.append(Garbled(buf[start : end + 7], "CheckSum(10) is wrong"))
+                out.append(Garbled(buf[start : end + 7], "CheckSum(10) is wrong"))
                 pos = end + 7
                 continue
             # BodyLength does not land on the CheckSum: take up to the next CheckSum field.
@@ -181,6 +183,17 @@ class Framer:
         return out
 
 
+class _Getter(Protocol):
+    """The type of ``Message.get`` (a ``dict.get``)."""
+
+    @overload
+    def __call__(self, tag: int, /) -> bytes | None: ...
+    @overload
+    def __call__(self, tag: int, default: bytes, /) -> bytes: ...
+    @overload
+    def __call__(self, tag: int, default: bytes | None, /) -> bytes | None: ...
+
+
 class Message:
     """One parsed FIX message: (tag, value) pairs in wire order; values are raw bytes.
 
@@ -192,7 +205,11 @@ class Message:
     session then skips its per-field structural check.
     """
 
-    __slots__ = ("_fields", "_tokens", "begin", "index", "msg_type", "raw", "simple", "type3")
+    __slots__ = ("_fields", "_tokens", "begin", "get", "index", "msg_type", "raw", "simple", "type3")
+
+    #: ``get(tag, default=None)``: the value of the first occurrence of ``tag``. It is the
+    #: index's own ``dict.get``, so a lookup by the application is one call into C.
+    get: _Getter
 
     def __init__(self, fields: list[tuple[int, bytes]], raw: bytes = b"") -> None:
         self._fields: list[tuple[int, bytes]] | None = fields
@@ -200,6 +217,7 @@ class Message:
         self.raw = raw
         # the first occurrence of each tag wins: built from the end, in C
         index = self.index = dict(reversed(fields))
+        self.get = index.get
         n = len(fields)
         #: the first field's value (BeginString in a well-formed message)
         self.begin = fields[0][1] if n else b""
@@ -218,9 +236,6 @@ class Message:
             # the tags were checked when the message was parsed
             f = self._fields = list(zip(map(_tag_number, tokens[0:-1:2]), tokens[1::2], strict=False))
         return f
-
-    def get(self, tag: int, default: bytes | None = None) -> bytes | None:
-        return self.index.get(tag, default)
 
     def __getitem__(self, tag: int) -> bytes:
         return self.index[tag]
@@ -289,7 +304,8 @@ def parse(raw: bytes) -> Message:
         msg._tokens = tokens
         msg.raw = raw
         msg.index = index
-        msg.begin = tokens[1] if n else b""
+        msg.get = index.get
+        msg.begin = tokens[1]
         if n > 5 and tokens[4] == b"35":
             msg_type = msg.msg_type = tokens[5]
             msg.type3 = msg_type if n > 7 else None

@@ -161,7 +161,9 @@ class FixConnection(asyncio.Protocol):
         for hook in engine.before_store_flush:
             hook()
         session.store.flush()
-        runtime.log.flush()
+        log = runtime.log
+        if type(log) is not NullLog:
+            log.flush()
         engine.flush()
         if session.close_requested:
             self._close()
@@ -307,7 +309,7 @@ class Engine:
             dictionary,
             password=secret if settings.connection_type == "initiator" else None,
             expected_password=secret if settings.connection_type == "acceptor" else None,
-            log=log,
+            log=None if isinstance(log, NullLog) else log,  # no call per message to discard it
         )
         session.on_outbound = self._mark_dirty
         schedule = SessionSchedule(
@@ -482,7 +484,9 @@ class Engine:
                     and not conn.transport.is_closing()
                 ):
                     conn.transport.write(data)
-                runtime.log.flush()
+                log = runtime.log
+                if type(log) is not NullLog:
+                    log.flush()
                 if session.close_requested and conn is not None:
                     conn._close()
 
