@@ -429,18 +429,17 @@ class Session:
                 self.store.next_target_seq += 1
             return
         index = msg.index
-        seq_bytes = index.get(tags.MsgSeqNum)
-        seq_num = _num(seq_bytes)
-        if seq_num is None:
+        seq_bytes = index.get(34)  # MsgSeqNum; as _num() reads it, without the call
+        if seq_bytes is not None and seq_bytes.isdigit() and len(seq_bytes) <= 18:
+            seq_num = int(seq_bytes)
+        else:
             if msg_type == MsgType.LOGON or not self.received_logon:
                 self._disconnect("Logon without MsgSeqNum")
             else:
                 self._send_logout("Received message without MsgSeqNum", now)
                 self._disconnect("Received message without MsgSeqNum")
             return
-        if tags.SenderCompID not in index or tags.TargetCompID not in index or (
-            tags.SendingTime not in index
-        ):
+        if 49 not in index or 56 not in index or 52 not in index:  # SenderCompID, TargetCompID, SendingTime
             for required in (tags.SenderCompID, tags.TargetCompID, tags.SendingTime):
                 if required not in index:
                     break
