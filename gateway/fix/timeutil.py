@@ -55,6 +55,13 @@ def parse_utc_timestamp(value: bytes) -> float | None:
     global _last_second, _last_second_value, _last_value, _last_result
     if value == _last_value:
         return _last_result  # messages of one read often share their SendingTime
+    if _last_second and value.startswith(_last_second):
+        # the same second as the last one: a millisecond fraction is one table look-up
+        millis = _MILLIS.get(value[17:])
+        if millis is not None:
+            result = _last_second_value + millis
+            _last_value, _last_result = value, result
+            return result
     n = len(value)
     if value[:17] == _last_second:
         if n == 17:
@@ -101,3 +108,5 @@ def parse_utc_timestamp(value: bytes) -> float | None:
 
 
 _FRAC_SCALE = {3: 1000, 6: 1_000_000, 9: 1_000_000_000}
+# ".000" .. ".999" -> the fraction, as the general path computes it
+_MILLIS: dict[bytes, float] = {b".%03d" % i: i / 1000 for i in range(1000)}

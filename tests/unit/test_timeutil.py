@@ -45,3 +45,19 @@ def test_round_trip_whatever_came_before(millis: list[int], precision: int) -> N
         assert parsed is not None
         # the stamp truncates to its precision (and the float product may land just below)
         assert now - 10.0**-precision - 1e-6 <= parsed <= now + 1e-6
+
+
+def test_millisecond_table_agrees_with_the_general_path() -> None:
+    for ms in (0, 1, 7, 99, 123, 500, 999):
+        first = b"20240315-13:45:3%d.%03d" % (ms % 10, ms)  # a new second: the general path
+        value = parse_utc_timestamp(first)
+        other = b"20240315-13:45:3%d.%03d" % (ms % 10, (ms + 1) % 1000)
+        assert parse_utc_timestamp(other) is not None  # same second: the table
+        assert parse_utc_timestamp(first) == value
+        assert value == calendar.timegm((2024, 3, 15, 13, 45, 30 + ms % 10)) + ms / 1000
+
+
+def test_same_second_with_a_bad_fraction_is_none() -> None:
+    assert parse_utc_timestamp(b"20240315-13:45:30.123") is not None
+    for bad in (b"20240315-13:45:30.12a", b"20240315-13:45:30.1234", b"20240315-13:45:30x123"):
+        assert parse_utc_timestamp(bad) is None
