@@ -17,13 +17,22 @@ medians over the repeats; the speedups are medians of the per-repeat ratios (eac
 pairs two batches run moments apart, under the same load).
 Prints a table, then ``name=value`` lines. Always exits 0: a benchmark is not a test.
 
-Usage: ``python benchmarks/codec.py [--quick]``
+``--instructions`` measures the session layer instead, in instructions (valgrind's
+callgrind; a count a busy machine does not disturb): two logged-on ``Session`` objects in
+one process, one sending an ExecutionReport that the other receives, and prints the
+instructions per message of ``Session.send`` (with ``data_to_send``) and of
+``Session.receive`` (framing, parsing, the session's checks and six lookups by tag, as an
+application makes). Each figure is the difference between runs of 1,000 and 3,000
+messages over 2,000, so start-up cancels out.
+
+Usage: ``python benchmarks/codec.py [--quick | --instructions]``
 """
 
 from __future__ import annotations
 
 import argparse
 import gc
+import os
 import statistics
 import sys
 import time
@@ -208,10 +217,99 @@ def _paired_ratio(slow: list[float], fast: list[float]) -> float:
     return statistics.median(s / f for s, f in zip(slow, fast, strict=True))
 
 
+# --- the session layer, in instructions ---------------------------------------------------
+
+ER_BODY = (
+    b"37=O1\x0111=C1\x0117=E1\x01150=F\x0139=2\x0155=ACME\x0154=1\x0138=100\x01151=0\x0114=100"
+    b"\x016=50.01\x0131=50.01\x0132=100\x0160=20240315-13:45:30.123\x01"
+)
+
+
+def session_loop(n: int, receive: bool) -> None:
+    """``n`` ExecutionReports sent by one session and, with ``receive``, read by the other."""
+    from gateway.config import session_from_dict
+    from gateway.fix.codec import Message
+    from gateway.sessions.session import Session
+    from gateway.sessions.store import MemoryStore
+
+    def make(name: str, target: str, initiator: bool) -> Session:
+        d: dict[str, object] = {
+            "BeginString": "FIX.4.4",
+            "SenderCompID": name,
+            "TargetCompID": target,
+            "ConnectionType": "initiator" if initiator else "acceptor",
+            "HeartBtInt": 30,
+            "UseMemoryStore": True,
+            "LogMessages": False,
+            "ResetOnLogon": True,
+            "UseDataDictionary": False,
+            "SocketConnectPort" if initiator else "SocketAcceptPort": 1,
+        }
+        return Session(session_from_dict(d), MemoryStore())
+
+    lp, gw = make("LP", "GW", False), make("GW", "LP", True)
+    now = time.time()
+    lp.on_connect(now)
+    gw.on_connect(now)
+    lp.receive(gw.data_to_send(), now)
+    gw.receive(lp.data_to_send(), now)
+    assert lp.logged_on and gw.logged_on
+    got = 0
+    for _ in range(n):
+        now += 0.0003  # each message its own SendingTime, as at a few thousand a second
+        lp.send(b"8", ER_BODY, now)
+        data = lp.data_to_send()
+        if receive:
+            for ev in gw.receive(data, now):
+                if type(ev) is Message:
+                    got += 1
+                    get = ev.get
+                    get(11), get(150), get(39), get(17), get(32), get(31)
+    assert got == (n if receive else 0), got
+
+
+def instructions() -> dict[str, float]:
+    """Instructions per message of send and receive, from callgrind runs of ``session_loop``."""
+    import re
+    import shutil
+    import subprocess
+
+    valgrind = shutil.which("valgrind")
+    if valgrind is None:
+        raise SystemExit("valgrind is not installed (Debian: apt-get install valgrind)")
+    env = {**os.environ, "PYTHONHASHSEED": "0"}
+    counts: dict[tuple[str, int], int] = {}
+    for mode in ("send", "both"):
+        for n in (1000, 3000):
+            cmd = [valgrind, "--tool=callgrind", "--callgrind-out-file=/dev/null", sys.executable,
+                   __file__, "--session-loop", str(n), mode]
+            done = subprocess.run(cmd, capture_output=True, text=True, check=True, env=env)
+            m = re.search(r"refs:\s+([\d,]+)", done.stderr)
+            if m is None:
+                raise SystemExit(f"no instruction count from callgrind: {done.stderr[-500:]}")
+            counts[mode, n] = int(m.group(1).replace(",", ""))
+    send = (counts["send", 3000] - counts["send", 1000]) / 2000
+    both = (counts["both", 3000] - counts["both", 1000]) / 2000
+    return {"session_send_instructions": send, "session_receive_instructions": both - send}
+
+
 def main(argv: list[str] | None = None) -> int:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--quick", action="store_true", help="fewer, shorter repeats")
+    ap.add_argument("--instructions", action="store_true", help="session send/receive under callgrind")
+    ap.add_argument("--session-loop", nargs=2, metavar=("N", "MODE"), help=argparse.SUPPRESS)
     args = ap.parse_args(argv)
+    if args.session_loop:
+        session_loop(int(args.session_loop[0]), args.session_loop[1] == "both")
+        return 0
+    if args.instructions:
+        figures = instructions()
+        print("session layer, instructions per ExecutionReport (callgrind)")
+        print(f"{'Session.send + data_to_send':<36}{figures['session_send_instructions']:>12,.0f}")
+        print(f"{'Session.receive + 6 lookups':<36}{figures['session_receive_instructions']:>12,.0f}")
+        for k, v in figures.items():
+            print(f"{k}={v:.0f}")
+        return 0
     repeats, batch_s = (15, 0.004) if args.quick else (61, 0.01)
 
     frame = build_frame()
