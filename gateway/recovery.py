@@ -37,6 +37,7 @@ import functools
 import gc
 import os
 import pickle
+import signal
 import sys
 import threading
 import time
@@ -490,6 +491,7 @@ class GatewayJournal(JournalRecorder):
         self.reject_target = self._rejected_child
         self.recovery: RecoveryReport | None = None
         self._last_snapshot = 0.0
+        self._writer: int | None = None  # the pid of a snapshot being written by a child process
         self._stop_sync = threading.Event()
         self._sync_thread: threading.Thread | None = None
 
@@ -720,27 +722,80 @@ class GatewayJournal(JournalRecorder):
 
     # --- while running ---------------------------------------------------------------------
     def tick(self, now: float) -> None:
-        """From the application's timer: commit what is buffered; a snapshot every N seconds."""
+        """From the application's timer: commit what is buffered; a snapshot every N seconds,
+        written by a child process (``snapshot(background=True)``)."""
         self.flush()
+        if self._writer is not None:
+            self._reap(block=False)
         every = self.settings.snapshot_every_s
         if every > 0 and now - self._last_snapshot >= every:
-            self.snapshot(now)
+            self.snapshot(now, background=True)
 
-    def snapshot(self, now: float) -> None:
+    def snapshot(self, now: float, background: bool = False) -> None:
+        """The scorecard with the journal position it matches, written now, or (``background``)
+        by a forked child from its copy of the memory: pickling tens of thousands of
+        (LP, symbol) figures takes 100 ms and more, which the event loop would otherwise
+        stand still for. One writer at a time; a synchronous snapshot waits for it first,
+        so that an older snapshot never replaces a newer one."""
         self.flush()  # the snapshot matches the journal up to here
         self._last_snapshot = now
+        if self._writer is not None:
+            if background:
+                return  # the last one is still being written: the next tick tries again
+            self._reap(block=True)
+        args = (self.snapshot_path, self.app.scorecard, self.journal.position, now)
+        if background and hasattr(os, "fork"):
+            try:
+                self._writer = _fork_writer(*args)
+                return
+            except OSError:  # no process to spare: written here instead
+                pass
         try:
-            write_snapshot(self.snapshot_path, self.app.scorecard, self.journal.position, now)
+            write_snapshot(*args)
         except (OSError, pickle.PicklingError, TypeError, AttributeError):
             import logging
 
             logging.getLogger("fixgw.journal").exception("scorecard snapshot failed")
+
+    def _reap(self, block: bool) -> None:
+        """The end of the snapshot writer, if it has ended (or, ``block``, once it has)."""
+        assert self._writer is not None
+        try:
+            pid, status = os.waitpid(self._writer, 0 if block else os.WNOHANG)
+        except ChildProcessError:  # reaped by someone else: its exit status is lost
+            pid, status = self._writer, 0
+        if pid == 0:
+            return
+        self._writer = None
+        if status != 0:
+            import logging
+
+            logging.getLogger("fixgw.journal").error(
+                "scorecard snapshot not written: the writer process ended with status %#x", status
+            )
 
     def close(self) -> None:
         """At stop: last records, a snapshot, fsync, files closed."""
         self.snapshot(time.time())
         self._stop_sync.set()
         self.journal.close()
+
+
+def _fork_writer(path: Path, card: Any, position: tuple[str, int], now: float) -> int:
+    """``write_snapshot`` in a forked child (the pid returned): the child sees the memory as
+    it was at the fork, pickles and writes it, and leaves with ``os._exit`` (no cleanup of
+    the parent's sockets, files or threads, which it shares or does not have)."""
+    pid = os.fork()
+    if pid:
+        return pid
+    code = 1
+    try:
+        with contextlib.suppress(ValueError, OSError):
+            signal.set_wakeup_fd(-1)  # a signal to the child is not the parent's loop's
+        write_snapshot(path, card, position, now)
+        code = 0
+    finally:
+        os._exit(code)
 
 
 def _sessions(app: Any) -> list[tuple[str, Any]]:

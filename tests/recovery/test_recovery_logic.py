@@ -233,3 +233,43 @@ def test_the_journal_can_be_turned_off(tmp_path: Path) -> None:
     app = _gateway(tmp_path, journal={"Enabled": False})
     assert app.journal is None
     assert not (tmp_path / "state" / "journal").exists()
+
+
+def test_the_periodic_snapshot_is_written_by_a_child_process_one_at_a_time(tmp_path: Path) -> None:
+    from gateway.recovery import read_snapshot
+
+    app = _gateway(tmp_path)
+    journal = app.journal
+    assert journal is not None
+    journal.start()
+    card = app.scorecard
+    card.on_sent(b"C1", "LP_A", "ACME", 1, 1000.0, 100.0, bid=99.99, ask=100.01, typical=1000.0)
+    card.on_fill(b"C1", 1000.0, 100.0, 100.02)
+    card.on_done(b"C1", False, 100.02)
+    path = journal.snapshot_path
+    path.unlink(missing_ok=True)
+    every = journal.settings.snapshot_every_s
+    t = time.time()
+    journal.tick(t + every + 1)  # due: forked
+    writer = journal._writer
+    assert writer is not None and writer != 0
+    journal.snapshot(t + every + 2, background=True)  # the last one still being written: none
+    assert journal._writer == writer
+    journal._reap(block=True)
+    assert journal._writer is None
+    snap = read_snapshot(path)
+    assert snap is not None and snap["t"] == t + every + 1
+    assert snap["position"] == list(journal.journal.position)
+    other = _gateway(tmp_path / "other")
+    from gateway.recovery import restore_scorecard
+
+    assert restore_scorecard(other.scorecard, snap)
+    assert other.scorecard.kpis("LP_A", "ACME", None, 200.0) == card.kpis("LP_A", "ACME", None, 200.0)
+    # a synchronous snapshot (as at stop) waits for the writer: the newer one stays
+    journal.tick(t + 2 * every + 3)
+    assert journal._writer is not None
+    journal.snapshot(t + 2 * every + 4)
+    assert journal._writer is None
+    snap = read_snapshot(path)
+    assert snap is not None and snap["t"] == t + 2 * every + 4
+    journal.close()
