@@ -3,7 +3,8 @@
 Measures a 20-field ExecutionReport (8 to 10 inclusive):
 
 - parse: a long-lived ``Framer`` fed one whole message per call (as one socket read would
-  deliver it), then ``parse`` of the frame into the field list; against simplefix's
+  deliver it), then ``parse`` of the frame into a ``Message`` (its index by tag; the
+  field list is built on first use, which this does not time); against simplefix's
   long-lived ``FixParser`` (``append_buffer`` + ``get_message``). Also the split: framing
   alone and ``parse`` alone.
 - encode: the complete frame built as the session builds it (pre-encoded header bytes,
