@@ -115,7 +115,8 @@ MAP_CHUNK: Final = 32 << 20
 #: most bytes ``Journal.prepare`` makes writable ahead of the write position, and per lock hold
 PREPARE_MAX: Final = 4 << 20
 _PREPARE_STEP: Final = 256 << 10
-_PIECE: Final = 64  # records serialised and copied at a time (see Journal.flush)
+_PIECE: Final = 64  # records serialised and copied at a time, a line of a group (see Journal.flush)
+_NEWLINE: Final = orjson.OPT_APPEND_NEWLINE
 _MADV_POPULATE_WRITE: Final = 23  # Linux 5.14
 
 
@@ -290,8 +291,10 @@ def file_day(path: Path) -> str:
 class Group:
     """One committed group: its number, where it starts and ends in the file, its records.
 
-    ``lines`` are the (start, end) offsets of its record lines in ``data`` (the file's
-    bytes); ``records`` are parsed unless the reader asked for lines only.
+    ``lines`` are the (start, end) offsets of its lines in ``data`` (the file's bytes): a
+    line holds one record (schemas 1 and 2) or a piece of the group, a JSON array of
+    records (schema 3, ``is_piece``). ``records`` are parsed unless the reader asked for
+    lines only; ``items`` parses them then.
     """
 
     g: int
@@ -303,15 +306,36 @@ class Group:
     data: bytes
 
     def kind_is(self, line: tuple[int, int], kind: bytes) -> bool:
-        """Whether a record line is of ``kind`` (b"score", ...), without parsing it."""
+        """Whether a line of one record is of ``kind`` (b"score", ...), without parsing it."""
         return line_kind(self.data, line[0]) == kind
 
     def parse(self, line: tuple[int, int]) -> Record:
+        """The record of a line of one record."""
         return as_record(orjson.loads(self.data[line[0] : line[1]]))
+
+    def items(self, kind: str | None = None) -> Iterator[Any]:
+        """The group's records as parsed (arrays as ``FIELDS`` lays them out, or objects), in
+        order; only those of ``kind`` if given (a line of one record is not parsed otherwise)."""
+        data = self.data
+        loads = orjson.loads
+        wanted = None if kind is None else kind.encode("latin-1")
+        for a, b in self.lines:
+            if data[a] == 0x5B and data[a + 1] != 0x22:  # a piece: records in an array
+                for item in loads(data[a:b]):
+                    if kind is None or (item[0] if type(item) is list else item.get("k")) == kind:
+                        yield item
+            elif wanted is None or line_kind(data, a) == wanted:
+                yield loads(data[a:b])
+
+
+def is_piece(data: bytes, a: int) -> bool:
+    """Whether the line at ``a`` is a piece of a group (schema 3: ``[["in",...],{"k":...},...]``)
+    rather than one record (``["in",...`` or ``{"k":...``, schemas 1 and 2)."""
+    return data[a] == 0x5B and data[a + 1] != 0x22
 
 
 def line_kind(data: bytes, a: int) -> bytes:
-    """The kind of the record line at ``a`` (``["kind",...`` or ``{"k":"kind",...``)."""
+    """The kind of the line of one record at ``a`` (``["kind",...`` or ``{"k":"kind",...``)."""
     first = 2 if data[a] == 0x5B else 6
     return data[a + first : data.find(b'"', a + first)]
 
@@ -329,9 +353,15 @@ def read_groups(path: str | Path, start: int = 0, *, parse: bool = True) -> Iter
 
 
 def groups_in(data: bytes, start: int = 0, *, parse: bool = True) -> Iterator[Group]:
-    """The whole groups in the bytes of a day file (see ``read_groups``)."""
+    """The whole groups in the bytes of a day file (see ``read_groups``).
+
+    A group is whole when its commit line follows its lines, with their CRC-32 and the
+    number of records: of lines, for lines of one record; counted as they are parsed, for
+    pieces (without ``parse``, the CRC alone vouches for those).
+    """
     pos = group_start = start
     lines: list[tuple[int, int]] = []
+    pieces = False
     find = data.find
     loads = orjson.loads
     while True:
@@ -341,21 +371,33 @@ def groups_in(data: bytes, start: int = 0, *, parse: bool = True) -> Iterator[Gr
         if data.startswith(_COMMIT_PREFIX, pos):
             try:
                 commit = loads(data[pos:nl])
-                ok = (
-                    commit.get("n") == len(lines)
-                    and commit.get("crc") == zlib.crc32(data[group_start:pos]) & 0xFFFFFFFF
-                )
+                ok = commit.get("crc") == zlib.crc32(data[group_start:pos]) & 0xFFFFFFFF
             except orjson.JSONDecodeError:
                 ok = False
             if not ok:
                 return
-            records = [as_record(loads(data[a:b])) for a, b in lines] if parse else []
+            n = commit.get("n")
+            records: list[Record] = []
+            if parse:
+                for a, b in lines:
+                    item = loads(data[a:b])
+                    if is_piece(data, a):
+                        records.extend(map(as_record, item))
+                    else:
+                        records.append(as_record(item))
+                if n != len(records):
+                    return
+            elif n != len(lines) and not pieces:
+                return
             g, t = int(commit.get("g", 0)), float(commit.get("t", 0.0))
             yield Group(g, group_start, nl + 1, t, records, lines, data)
             lines = []
+            pieces = False
             group_start = nl + 1
         else:
             lines.append((pos, nl))
+            if data[pos] == 0x5B and data[pos + 1] != 0x22:
+                pieces = True
         pos = nl + 1
 
 
@@ -564,12 +606,13 @@ class Journal:
     def extend(self, records: list[Any]) -> None:
         self.buffer.extend(records)
 
-    def _lines(self, records: list[Any]) -> list[bytes]:
-        """The JSON lines of ``records``; one that cannot be serialised (a bug) is kept as
-        its repr, and the group is written all the same."""
+    def _piece(self, records: list[Any]) -> bytes:
+        """One line of a group: the JSON array of ``records``, newline included (one call into
+        orjson for the lot). A record that cannot be serialised (a bug) is kept as its repr,
+        and the group is written all the same."""
         dumps = self._dumps
         try:
-            return list(map(dumps, records))
+            return dumps(records, None, _NEWLINE)
         except (TypeError, orjson.JSONEncodeError):
             out = []
             for rec in records:
@@ -578,7 +621,7 @@ class Journal:
                 except (TypeError, orjson.JSONEncodeError):
                     kind = rec.get("k") if isinstance(rec, dict) else rec[0] if rec else None
                     out.append(dumps({"k": str(kind), "t": self.clock(), "unserialisable": repr(rec)}))
-            return out
+            return b"[" + b",".join(out) + b"]\n"
 
     def flush(self) -> int:
         """Write what is buffered as one group; returns the number of records written.
@@ -599,26 +642,34 @@ class Journal:
         n = len(buf)
         g = self.g + 1
         start = self.offset
-        if n <= _PIECE:  # the usual callback: one copy of the group and its commit line
-            lines = self._lines(buf)
-            lines.append(b"")
-            data = b"\n".join(lines)
-            commit = self._dumps({"k": "commit", "t": now, "g": g, "n": n, "crc": zlib.crc32(data)})
-            end = self._copy(start, b"".join((data, commit, b"\n")))
+        if n <= _PIECE:  # the usual callback: one line, then the commit line
+            line = self._piece(buf)
+            crc = zlib.crc32(line)
+            end = start + len(line)
         else:
-            # a busy callback: serialised and copied a piece at a time. The lines of hundreds
-            # of records alive at once, then joined, are memory the allocator gets afresh from
-            # the kernel at every flush: a page fault per 4 KiB on the loop (measured: about
-            # one per record); pieces of a few KB reuse the same memory
+            # a busy callback: serialised and copied a piece (a line) at a time. The text of
+            # hundreds of records at once is memory the allocator gets afresh from the kernel
+            # at every flush: a page fault per 4 KiB on the loop (measured: about one per
+            # record); pieces of a few KB reuse the same memory
             end, crc = start, 0
             for i in range(0, n, _PIECE):
-                lines = self._lines(buf[i : i + _PIECE])
-                lines.append(b"")
-                data = b"\n".join(lines)
-                crc = zlib.crc32(data, crc)
-                end = self._copy(end, data)
-            commit = self._dumps({"k": "commit", "t": now, "g": g, "n": n, "crc": crc})
-            end = self._copy(end, commit + b"\n")
+                line = self._piece(buf[i : i + _PIECE])
+                crc = zlib.crc32(line, crc)
+                end = self._copy(end, line)
+            line = b""
+        commit = self._dumps({"k": "commit", "t": now, "g": g, "n": n, "crc": crc}, None, _NEWLINE)
+        if line:  # the line and its commit line copied where the mapping has room for both
+            stop = end + len(commit)
+            if stop > self._map_end:
+                self._map(start, stop - start)
+            mm = self._mm
+            assert mm is not None
+            base = self._map_start
+            mm[start - base : end - base] = line
+            mm[end - base : stop - base] = commit
+            end = stop
+        else:
+            end = self._copy(end, commit)
         buf.clear()
         self.g = g
         self.offset = end
@@ -782,23 +833,41 @@ def _parent_sig(p: ParentOrder) -> tuple[Any, ...]:
     )
 
 
-def _parent_line(now: float, head: tuple[Any, ...], sig: tuple[Any, ...]) -> tuple[Any, ...]:
+def _head(head: tuple[Any, ...]) -> orjson.Fragment:
+    """What an order never changes, serialised once per order: each of its records splices
+    it in (orjson copies a Fragment into its output as it is: here several array values)."""
+    return orjson.Fragment(orjson.dumps(head)[1:-1])
+
+
+def _parent_line(now: float, head: Any, sig: tuple[Any, ...]) -> tuple[Any, ...]:
+    """A parent record: the order's ``_head`` fragment (None: left out), then ``sig`` as text."""
     orig, pending = sig[1], sig[8]
     return (
         "parent",
         now,
-        *head,
+        head,
         sig[0].decode("latin-1"),
         None if orig is None else orig.decode("latin-1"),
-        *sig[2:8],
+        sig[2],
+        sig[3],
+        sig[4],
+        sig[5],
+        sig[6],
+        sig[7],
         None if pending is None else pending.decode("latin-1"),
-        *sig[9:],
+        sig[9],
+        sig[10],
+        sig[11],
+        sig[12],
+        sig[13],
+        sig[14],
     )
 
 
 def parent_record(p: ParentOrder, now: float) -> tuple[Any, ...]:
     """The full state of a parent order (children apart), laid out as ``FIELDS["parent"]``."""
-    return _parent_line(now, _parent_head(p), _parent_sig(p))
+    line = _parent_line(now, None, _parent_sig(p))
+    return (*line[:2], *_parent_head(p), *line[3:])
 
 
 def _child_head(c: ChildOrder) -> tuple[Any, ...]:
@@ -831,15 +900,25 @@ def _child_sig(c: ChildOrder) -> tuple[Any, ...]:
 
 
 def _child_line(
-    now: float, head: tuple[Any, ...], sig: tuple[Any, ...], c: ChildOrder, lp_seq: int | None
+    now: float, head: Any, sig: tuple[Any, ...], c: ChildOrder, lp_seq: int | None
 ) -> tuple[Any, ...]:
+    """A child record: the child's ``_head`` fragment (None: left out), ``sig`` as text, the
+    MsgSeqNum of its NewOrderSingle and its fills."""
     return (
         "child",
         now,
-        *head,
-        *sig[:5],
+        head,
+        sig[0],
+        sig[1],
+        sig[2],
+        sig[3],
+        sig[4],
         sig[5].decode("latin-1"),
-        *sig[6:11],
+        sig[6],
+        sig[7],
+        sig[8],
+        sig[9],
+        sig[10],
         lp_seq,
         [
             [f.exec_id.decode("latin-1"), f.qty, f.price, f.parent_exec_id.decode("latin-1"), f.busted]
@@ -853,7 +932,8 @@ def _child_line(
 def child_record(c: ChildOrder, now: float, lp_seq: int | None = None) -> tuple[Any, ...]:
     """The full state of a child order, laid out as ``FIELDS["child"]``; its fills are
     [exec_id, qty, price, parent_exec_id, busted]."""
-    return _child_line(now, _child_head(c), _child_sig(c), c, lp_seq)
+    line = _child_line(now, None, _child_sig(c), c, lp_seq)
+    return (*line[:2], *_child_head(c), *line[3:])
 
 
 #: ParentOrder / ChildOrder fields that are not journaled, and why (a unit test checks that
@@ -907,10 +987,10 @@ class JournalRecorder:
         self.clock = clock
         self._append = journal.buffer.append  # the buffer is one list for the journal's life
         self._touched: dict[bytes, ParentOrder] = {}
-        # order id -> (head, sig) last written; child id -> the same: forgotten when a parent
-        # ends (a record more if it changes again, never one less)
-        self._parents: dict[bytes, tuple[tuple[Any, ...], tuple[Any, ...]]] = {}
-        self._children: dict[bytes, tuple[tuple[Any, ...], tuple[Any, ...]]] = {}
+        # order id -> (head, sig) last written (head: the ``_head`` fragment); child id -> the
+        # same: forgotten when a parent ends (a record more if it changes again, never one less)
+        self._parents: dict[bytes, tuple[orjson.Fragment, tuple[Any, ...]]] = {}
+        self._children: dict[bytes, tuple[orjson.Fragment, tuple[Any, ...]]] = {}
         self.lp_seq: dict[bytes, int] = {}  # child id -> MsgSeqNum its NewOrderSingle went with
         # the child a session Reject from an LP names (by RefSeqNum), when the application can tell
         self.reject_target: Callable[[str, Any], ChildOrder | None] | None = None
@@ -1063,7 +1143,7 @@ class JournalRecorder:
             sig = _parent_sig(p)
             last = parents.get(oid)
             if last is None or last[1] != sig:
-                head = _parent_head(p) if last is None else last[0]
+                head = _head(_parent_head(p)) if last is None else last[0]
                 parents[oid] = (head, sig)
                 append(_parent_line(now, head, sig))
             for c in p.children:
@@ -1071,7 +1151,7 @@ class JournalRecorder:
                 csig = _child_sig(c)
                 clast = children.get(cid)
                 if clast is None or clast[1] != csig:
-                    chead = _child_head(c) if clast is None else clast[0]
+                    chead = _head(_child_head(c)) if clast is None else clast[0]
                     children[cid] = (chead, csig)
                     append(_child_line(now, chead, csig, c, lp_seq.get(cid)))
                     if csig[2] in CHILD_TERMINAL:
@@ -1106,9 +1186,9 @@ class JournalRecorder:
         for p in parents:
             if p.state in TERMINAL:
                 continue
-            self._parents[p.order_id] = (_parent_head(p), _parent_sig(p))
+            self._parents[p.order_id] = (_head(_parent_head(p)), _parent_sig(p))
             for c in p.children:
-                self._children[c.child_id] = (_child_head(c), _child_sig(c))
+                self._children[c.child_id] = (_head(_child_head(c)), _child_sig(c))
 
     # --- observed domain objects ------------------------------------------------------------
     def observe(self, scorecard: Any, router: Any, risk: Any) -> None:

@@ -250,11 +250,13 @@ def fold(path: Path, scores_from: int | None = 0) -> JournalState:
     """Read a day file's committed groups into a ``JournalState``.
 
     ``score`` records are kept from the group at byte ``scores_from`` on (None: none).
-    Only what recovery needs is parsed: the last record of each parent and child (found by
-    its id without parsing the others), sequence numbers, reports to the OMS; decisions
-    and messages to LPs are skipped. This runs before the gateway takes any traffic, over
-    the whole day: it is written for speed. Records of schema 1 (objects) and 2 (arrays for
-    the order path) are read alike.
+    Only what recovery needs is kept: the last record of each parent and child, sequence
+    numbers, reports to the OMS; decisions and messages to LPs are skipped. This runs
+    before the gateway takes any traffic, over the whole day: it is written for speed.
+    Lines of one record (schemas 1 and 2) are looked at before they are parsed (a parent
+    or child record is parsed only if it is the last of its order); a piece of a group
+    (schema 3: its records in one array) is parsed whole, in one call. Files of all three
+    schemas, and a day that changed schema at a restart, are read alike.
     """
     st = JournalState()
     name = path.name
@@ -263,77 +265,113 @@ def fold(path: Path, scores_from: int | None = 0) -> JournalState:
     except FileNotFoundError:
         return st
     loads = orjson.loads
-    last_parent: dict[bytes, tuple[int, int]] = {}
-    last_child: dict[bytes, tuple[int, int]] = {}
+    # id -> the last record: where its line is (schemas 1, 2), or as parsed (3)
+    last_parent: dict[bytes, tuple[int, int] | list[Any] | Record] = {}
+    last_child: dict[bytes, tuple[int, int] | list[Any] | Record] = {}
     epochs: dict[float, str] = {}
     for group in _committed(data):
         st.groups += 1
-        st.records += len(group.lines)
         want_scores = scores_from is not None and group.start >= scores_from
         for a, b in group.lines:
+            if data[a] == 0x5B and data[a + 1] != 0x22:  # a piece: records in an array (is_piece)
+                items = loads(data[a:b])
+                st.records += len(items)
+                for item in items:
+                    if type(item) is list:
+                        kind = item[0]
+                        if kind == "parent":
+                            last_parent[item[2].encode("latin-1")] = item
+                        elif kind == "child":
+                            last_child[item[2].encode("latin-1")] = item
+                        elif kind == "score":
+                            if want_scores:
+                                st.scores.append((name, group.start, item))
+                        elif kind != "decision":
+                            _fold_array(st, kind, item, epochs)
+                        continue
+                    kind = item.get("k")  # an object (the rare records), whatever its kind
+                    if kind == "parent":
+                        last_parent[str(item.get("order_id")).encode("latin-1")] = item
+                    elif kind == "child":
+                        last_child[str(item.get("child_id")).encode("latin-1")] = item
+                    elif kind == "score":
+                        if want_scores:
+                            st.scores.append((name, group.start, item))
+                    else:
+                        _fold_object(st, item, epochs)
+                continue
+            st.records += 1
             first = a + 2 if data[a] == 0x5B else a + 6  # ["kind",... or {"k":"kind",...
-            kind = data[first : data.find(b'"', first, b)]
-            if kind == b"parent":
+            kind_b = data[first : data.find(b'"', first, b)]
+            if kind_b == b"parent":
                 last_parent[_state_id(data, a, b)] = (a, b)
                 continue
-            if kind == b"child":
+            if kind_b == b"child":
                 last_child[_state_id(data, a, b)] = (a, b)
                 continue
-            if kind == b"score":
+            if kind_b == b"score":
                 if want_scores:
                     st.scores.append((name, group.start, loads(data[a:b])))
                 continue
-            if kind == b"decision":
+            if kind_b == b"decision":
                 continue
             item = loads(data[a:b])
             if type(item) is list:  # schema 2: in / out as FIELDS lays them out, FIX text swapped
-                if kind == b"in":
-                    _, _, session, role, seq, epoch, mt, raw = item
-                    _fold_in(st, session, role, seq, epoch, mt, raw, "|", epochs)
-                elif kind == b"out" and item[3] != "lp":
-                    _, _, session, _, seq, epoch, mt, body, _ = item
-                    st.oms_out.append((session, _epoch_of(epoch, epochs), seq, mt, body, True))
-                continue
-            rec: Record = item
-            k = rec.get("k")
-            if k == "in":
-                raw = rec["raw"]
-                _fold_in(
-                    st,
-                    rec["session"],
-                    rec["role"],
-                    rec.get("seq"),
-                    rec["epoch"],
-                    rec["msg_type"],
-                    raw,
-                    "\x01",
-                    epochs,
-                )
-            elif k == "out":
-                if rec["role"] == "lp":
-                    continue
-                st.oms_out.append(
-                    (
-                        rec["session"],
-                        _epoch_of(rec["epoch"], epochs),
-                        rec["seq"],
-                        rec["msg_type"],
-                        rec["body"],
-                        False,
-                    )
-                )
-            elif k == "reject":
-                if not rec.get("duplicate"):
-                    st.rejected.setdefault((rec["session"], rec["cl_ord_id"]), rec)
-            elif k == "admin":
-                st.admin.append(rec)
-    for a, b in last_parent.values():
-        rec = as_record(loads(data[a:b]))
+                _fold_array(st, item[0], item, epochs)
+            else:
+                _fold_object(st, item, epochs)
+    for v in last_parent.values():
+        rec = as_record(loads(data[v[0] : v[1]]) if type(v) is tuple else v)
         st.parents[rec["order_id"]] = rec
-    for a, b in last_child.values():
-        rec = as_record(loads(data[a:b]))
+    for v in last_child.values():
+        rec = as_record(loads(data[v[0] : v[1]]) if type(v) is tuple else v)
         st.children[rec["child_id"]] = rec
     return st
+
+
+def _fold_array(st: JournalState, kind: str, item: list[Any], epochs: dict[float, str]) -> None:
+    """An ``in`` or ``out`` record as an array (schemas 2 and 3; FIX text swapped, FIELDS)."""
+    if kind == "in":
+        _, _, session, role, seq, epoch, mt, raw = item
+        _fold_in(st, session, role, seq, epoch, mt, raw, "|", epochs)
+    elif kind == "out" and item[3] != "lp":
+        _, _, session, _, seq, epoch, mt, body, _ = item
+        st.oms_out.append((session, _epoch_of(epoch, epochs), seq, mt, body, True))
+
+
+def _fold_object(st: JournalState, rec: Record, epochs: dict[float, str]) -> None:
+    """A record as an object: any record of schema 1; the rare ones of later schemas."""
+    k = rec.get("k")
+    if k == "in":
+        _fold_in(
+            st,
+            rec["session"],
+            rec["role"],
+            rec.get("seq"),
+            rec["epoch"],
+            rec["msg_type"],
+            rec["raw"],
+            "\x01",
+            epochs,
+        )
+    elif k == "out":
+        if rec["role"] == "lp":
+            return
+        st.oms_out.append(
+            (
+                rec["session"],
+                _epoch_of(rec["epoch"], epochs),
+                rec["seq"],
+                rec["msg_type"],
+                rec["body"],
+                False,
+            )
+        )
+    elif k == "reject":
+        if not rec.get("duplicate"):
+            st.rejected.setdefault((rec["session"], rec["cl_ord_id"]), rec)
+    elif k == "admin":
+        st.admin.append(rec)
 
 
 def _committed(data: bytes) -> Iterator[Group]:
@@ -350,9 +388,8 @@ def _epoch_of(t: float, cache: dict[float, str]) -> str:
 def score_records(path: Path, start: int = 0) -> Iterator[Record]:
     """The ``score`` records of a day file from byte ``start`` (a group boundary) on."""
     for group in read_groups(path, start, parse=False):
-        for line in group.lines:
-            if group.kind_is(line, b"score"):
-                yield group.parse(line)
+        for item in group.items("score"):
+            yield as_record(item)
 
 
 def _fold_in(

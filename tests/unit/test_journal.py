@@ -62,11 +62,14 @@ def test_groups_are_committed_and_read_back_in_order(tmp_path: Path) -> None:
     groups = list(read_groups(journal_files(tmp_path)[0]))
     assert [len(g.records) for g in groups] == [3, 1]
     assert [g.g for g in groups] == [1, 2]
-    # every line is JSON; a group ends with its commit line (count and CRC-32 of its lines)
+    # every line is JSON: a group's records in one array, then its commit line (the number of
+    # records and the CRC-32 of the lines before it)
     lines = journal_files(tmp_path)[0].read_bytes().splitlines(keepends=True)
-    commit = orjson.loads(lines[3])
+    assert [r["i"] for r in orjson.loads(lines[0])] == [0, 1, 2]
+    commit = orjson.loads(lines[1])
     assert commit["k"] == "commit" and commit["n"] == 3
-    assert commit["crc"] == zlib.crc32(b"".join(lines[:3]))
+    assert commit["crc"] == zlib.crc32(lines[0])
+    assert orjson.loads(lines[3])["n"] == 1 and len(lines) == 4
 
 
 def test_a_torn_last_group_is_ignored_and_cut_off_on_reopening(tmp_path: Path) -> None:
@@ -133,6 +136,28 @@ def test_a_group_with_a_wrong_crc_ends_what_is_read(tmp_path: Path) -> None:
     second = data.index(b'"i":1')
     path.write_bytes(data[:second] + b'"i":7' + data[second + 5 :])  # same length, other bytes
     assert [r["i"] for r in read_records(tmp_path)] == [0]
+
+
+def test_a_group_is_whole_only_with_its_commit_line_and_as_many_records_as_it_says(tmp_path: Path) -> None:
+    j, clock = _journal(tmp_path)
+    for i in range(2):
+        j.append(("score", clock.t, "answer", f"C{i}"))
+        j.append(("score", clock.t, "answer", f"D{i}"))
+        j.flush()
+    j.close()
+    path = journal_files(tmp_path)[0]
+    data = path.read_bytes()
+    first = data.index(b"\n", data.index(b'{"k":"commit"')) + 1
+    piece, commit = data[first:].splitlines(keepends=True)
+    assert [r["child"] for r in read_records(tmp_path)] == ["C0", "D0", "C1", "D1"]
+    # the second group's line without its commit line (a crash between the two copies)
+    path.write_bytes(data[:first] + piece)
+    assert [r["child"] for r in read_records(tmp_path)] == ["C0", "D0"]
+    # a commit line whose CRC matches but whose count does not
+    wrong = orjson.loads(commit)
+    wrong["n"] = 3
+    path.write_bytes(data[:first] + piece + orjson.dumps(wrong) + b"\n")
+    assert [r["child"] for r in read_records(tmp_path)] == ["C0", "D0"]
 
 
 def test_rotation_by_utc_day_starts_the_new_file_with_the_checkpoint(tmp_path: Path) -> None:
@@ -289,9 +314,8 @@ def test_scorecard_inputs_replay_to_the_same_scorecard(tmp_path: Path) -> None:
     again = Scorecard()
     by_position = Scorecard()  # the arrays as parsed, as recovery gives them
     for group in read_groups(journal_files(tmp_path)[0], parse=False):
-        for line in group.lines:
-            if group.kind_is(line, b"score"):
-                replay_score(by_position, orjson.loads(group.data[line[0] : line[1]]))
+        for item in group.items("score"):
+            replay_score(by_position, item)
     records = list(read_records(tmp_path))
     for r in records:
         if r["k"] == "score":
@@ -340,7 +364,7 @@ def test_order_path_records_are_arrays_read_back_as_dicts_with_fix_text_intact(t
     rec.flush()
     j.close()
     lines = journal_files(tmp_path)[0].read_bytes().splitlines()
-    assert lines[0].startswith(b'["in",') and b"35=D|34=7|11=C\\u00011" in lines[0]  # SOH and | swapped
+    assert lines[0].startswith(b'[["in",') and b"35=D|34=7|11=C\\u00011" in lines[0]  # SOH and | swapped
     got = list(read_records(tmp_path))
     assert got[0] == {
         "k": "in",
