@@ -27,19 +27,22 @@ whole, see below), the writer cuts them off when it closes or reopens the file. 
 loop, the background thread makes the pages ahead of the write position writable
 (``prepare``: no page fault on the loop) and syncs only the range written (``sync``).
 
-Group commit: the records of one flush are copied into the mapping followed by a commit
-line ``{"k":"commit","t":T,"g":G,"n":N,"crc":C}`` where C is the CRC-32 of the N record
-lines (bytes, newlines included). A reader keeps a group only when its commit line is
-there and matches: a group torn by ``kill -9`` during the copy (any of its bytes still
-zero, in any order) or by a power cut is ignored as a whole, so the journal is always a
-sequence of whole callbacks. On opening a file for appending, a torn tail and the zeros
-are cut off. fsync policy: ``always`` (after every group, on the loop), ``interval`` (a
-background thread every FsyncIntervalMs; the default), ``never``.
+Group commit: the records of one flush are serialised by one orjson call into one line, a
+JSON array of the records (schema 3; a busy callback's in lines of ``_PIECE`` records),
+copied into the mapping followed by a commit line ``{"k":"commit","t":T,"g":G,"n":N,"crc":C}``
+where N is the number of records and C the CRC-32 of the group's lines (bytes, newlines
+included). Schemas 1 and 2 wrote a line per record; readers read all three. A reader
+keeps a group only when its commit line is there and matches: a group torn by ``kill -9``
+during the copy (any of its bytes still zero, in any order) or by a power cut is ignored as
+a whole, so the journal is always a sequence of whole callbacks. On opening a file for
+appending, a torn tail and the zeros are cut off. fsync policy: ``always`` (after every
+group, on the loop), ``interval`` (a background thread every FsyncIntervalMs; the
+default), ``never``.
 
 The index file has lines ``time,offset,group``: the start of a group at most once per
 second, so that a reader can seek to a time; it is advisory (a reader checks the offset).
 
-Records (schema 2). The records of the order path are JSON arrays whose fields are named,
+Records (schemas 2 and 3). The records of the order path are JSON arrays whose fields are named,
 in order, by ``FIELDS`` (``score`` by its ``ev``: ``SCORE_FIELDS``):
 ``["in",1754141401.123,"LP_A","lp",9120,...]``; the others are JSON objects:
 ``{"k":"session","t":...}``. Readers (``read_records``, ``Group.records``) give every
@@ -106,7 +109,7 @@ import orjson
 
 from gateway.orders import CHILD_TERMINAL, TERMINAL, ChildOrder, OrderBook, Out, ParentOrder
 
-SCHEMA_VERSION: Final = 2  # 2: the records of the order path are JSON arrays (FIELDS)
+SCHEMA_VERSION: Final = 3  # 2: order path records as arrays (FIELDS); 3: a group in lines of records
 FSYNC_POLICIES: Final = ("always", "interval", "never")
 _COMMIT_PREFIX: Final = b'{"k":"commit"'
 _FILE_RE: Final = re.compile(r"^journal-(\d{8})\.jsonl$")
@@ -1322,17 +1325,27 @@ class JournalRecorder:
 
         previous = getattr(router, "on_decision", None)
         parents = self.book.parents
-        typicals: dict[str, float] = {}  # symbol -> typical size as a float
+        # symbol -> (its instrument's qty_to_float, TypicalSize as a float): the order is looked
+        # up by its id only for the first decision on a symbol
+        sizes: dict[str, tuple[Callable[[int], float], float]] = {}
+        tifs: dict[bytes, str] = {}
 
         def decision(d: Any) -> None:
-            p = parents.get(d.order_id.encode("latin-1"))
+            size = sizes.get(d.symbol)
+            if size is None:
+                p = parents.get(d.order_id.encode("latin-1"))
+                if p is not None:
+                    size = sizes[d.symbol] = (p.inst.qty_to_float, float(p.inst.typical_size))
             qty = typical = None
-            if p is not None:
-                inst = p.inst
-                qty = inst.qty_to_float(d.available_qty)
-                typical = typicals.get(inst.symbol)
-                if typical is None:
-                    typical = typicals[inst.symbol] = float(inst.typical_size)
+            if size is not None:
+                qty = size[0](d.available_qty)
+                typical = size[1]
+            children = []
+            for c in d.children:  # ChildPlan: lp, qty, price, tif
+                tif = tifs.get(c[3])
+                if tif is None:
+                    tif = tifs[c[3]] = c[3].decode("latin-1")
+                children.append((c[0], c[1], c[2], tif))
             append(
                 (
                     "decision",
@@ -1345,8 +1358,9 @@ class JournalRecorder:
                     d.attempt,
                     qty,
                     typical,
-                    [[c.lp, c.eligible, c.why, c.score] for c in d.candidates],
-                    [[c.lp, c.qty, c.price, c.tif.decode("latin-1")] for c in d.children],
+                    # a Candidate is lp, eligible, why, score: the record's row as a plain tuple
+                    list(map(tuple, d.candidates)),
+                    children,
                 )
             )
             if previous is not None:

@@ -494,3 +494,46 @@ def test_a_full_disk_is_an_error_when_the_file_is_extended(
     with pytest.raises(OSError) as raised:
         j2.open()  # not a SIGBUS later, in the middle of a copy
     assert raised.value.errno == errno.ENOSPC
+
+
+def test_a_routing_decision_is_recorded_with_its_candidates_and_children(tmp_path: Path) -> None:
+    from gateway.orders import ChildPlan
+    from gateway.router import Candidate, Decision
+
+    j, clock = _journal(tmp_path)
+    book = OrderBook()
+    p, _ = _orders()
+    book.parents[p.order_id] = p
+
+    class Router:
+        on_decision = None
+
+    class Risk:
+        def set_kill(self, scope: Any, engaged: bool, reason: str) -> bool:
+            return True
+
+    router = Router()
+    JournalRecorder(j, book, clock=clock).observe(Scorecard(), router, Risk())
+    assert router.on_decision is not None
+    for attempt in (1, 2):  # the second on the same symbol: sizes from the first
+        router.on_decision(
+            Decision(
+                "GW1O1",
+                "ACME",
+                DAY1,
+                "scorecard",
+                "best_price",
+                300,
+                attempt,
+                [Candidate("LP_A", True, "chosen", 71.5), Candidate("LP_B", False, "quote through", None)],
+                [ChildPlan("LP_A", 300, 10005, b"3")],
+            )
+        )
+    j.flush()
+    j.close()
+    got = [r for r in read_records(tmp_path) if r["k"] == "decision"]
+    assert [r["attempt"] for r in got] == [1, 2]
+    for r in got:
+        assert r["candidates"] == [["LP_A", True, "chosen", 71.5], ["LP_B", False, "quote through", None]]
+        assert r["children"] == [["LP_A", 300, 10005, "3"]]
+        assert r["qty"] == 300.0 and r["typical"] == float(p.inst.typical_size) and r["available"] == 300
