@@ -821,7 +821,9 @@ class GatewayJournal(JournalRecorder):
 def _fork_writer(path: Path, card: Any, position: tuple[str, int], now: float) -> int:
     """``write_snapshot`` in a forked child (the pid returned): the child sees the memory as
     it was at the fork, pickles and writes it, and leaves with ``os._exit`` (no cleanup of
-    the parent's sockets, files or threads, which it shares or does not have)."""
+    the parent's files or threads, which it shares or does not have). It first closes what
+    it inherited past stderr: the parent's sockets stay the parent's alone (a peer sees a
+    killed gateway's connections drop at once, a restarted one can listen on its ports)."""
     pid = os.fork()
     if pid:
         return pid
@@ -829,6 +831,7 @@ def _fork_writer(path: Path, card: Any, position: tuple[str, int], now: float) -
     try:
         with contextlib.suppress(ValueError, OSError):
             signal.set_wakeup_fd(-1)  # a signal to the child is not the parent's loop's
+        os.closerange(3, os.sysconf("SC_OPEN_MAX"))
         write_snapshot(path, card, position, now)
         code = 0
     finally:

@@ -273,3 +273,28 @@ def test_the_periodic_snapshot_is_written_by_a_child_process_one_at_a_time(tmp_p
     snap = read_snapshot(path)
     assert snap is not None and snap["t"] == t + 2 * every + 4
     journal.close()
+
+
+def test_the_snapshot_writer_keeps_none_of_the_gateways_sockets(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # A socket the gateway closes (or loses with a kill -9) must close at once for the peer,
+    # not when a slow snapshot writer ends: the child closes what it inherited.
+    import os
+    import socket
+
+    import gateway.recovery as recovery
+
+    def slow_write(path: Path, card: Any, position: tuple[str, int], now: float) -> None:
+        time.sleep(2.0)
+
+    monkeypatch.setattr(recovery, "write_snapshot", slow_write)
+    ours, peer = socket.socketpair()
+    pid = recovery._fork_writer(tmp_path / "snap", None, ("f", 0), 0.0)
+    try:
+        ours.close()
+        peer.settimeout(1.0)
+        assert peer.recv(1) == b""  # end of stream: nobody else holds our end
+    finally:
+        peer.close()
+        os.waitpid(pid, 0)
