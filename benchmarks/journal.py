@@ -8,8 +8,8 @@ inputs), in the forms the recorder makes (tuples for the order path's records, s
 committed, as the engine's pre-store hook does.
 
 - file: ``gateway.journal.Journal``: ``append`` (a list append) per record, then ``flush``
-  per group (orjson per record, CRC-32, a copy into the file's shared mapping), fsync
-  never / interval (the background fsync is not on the loop) / always.
+  per group (one orjson call for the group's records, CRC-32, a copy into the file's shared
+  mapping), fsync never / interval (the background fsync is not on the loop) / always.
 - sqlite: the standard ``sqlite3`` module, WAL journal mode, one table
   ``records(t REAL, k TEXT, body TEXT)``: the same append, then per group the records as
   JSON (orjson) by ``executemany`` and a ``commit``; synchronous OFF / NORMAL / FULL

@@ -537,3 +537,22 @@ def test_a_routing_decision_is_recorded_with_its_candidates_and_children(tmp_pat
         assert r["candidates"] == [["LP_A", True, "chosen", 71.5], ["LP_B", False, "quote through", None]]
         assert r["children"] == [["LP_A", 300, 10005, "3"]]
         assert r["qty"] == 300.0 and r["typical"] == float(p.inst.typical_size) and r["available"] == 300
+
+
+def test_groups_that_cross_the_end_of_the_mapping_are_written_whole(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    import mmap
+
+    monkeypatch.setattr(journal_mod, "MAP_CHUNK", mmap.ALLOCATIONGRANULARITY)  # a remap every few groups
+    j, clock = _journal(tmp_path)
+    sizes = [1, 3, journal_mod._PIECE + 1, 2, 1]  # one line, and pieces
+    n = 0
+    for round_ in range(40):
+        for _ in range(sizes[round_ % len(sizes)]):
+            j.append(("score", clock.t, "answer", f"C{n}-" + "x" * 300))
+            n += 1
+        j.flush()
+    j.close()
+    assert [r["child"].split("-")[0] for r in read_records(tmp_path)] == [f"C{i}" for i in range(n)]
+    assert len(list(read_groups(journal_files(tmp_path)[0]))) == 40
