@@ -50,7 +50,7 @@ from gateway.sessions.session import Session  # noqa: E402
 from gateway.sessions.store import MemoryStore  # noqa: E402
 from gateway.sessions.transport import FixConnection  # noqa: E402
 
-LPS = ("LP_A", "LP_B", "LP_C", "LP_D")
+LPS: tuple[str, ...] = ("LP_A", "LP_B", "LP_C", "LP_D")  # --lps N: LP01..LPnn instead
 SYMBOLS = (b"ACME", b"XYZ", b"ABC")
 MIDS = {b"ACME": (b"49.99", b"50.01"), b"XYZ": (b"99.99", b"100.01"), b"ABC": (b"49.99", b"50.01")}
 
@@ -305,6 +305,8 @@ def instructions(args: argparse.Namespace) -> float:
                 args.journal,
                 "--router",
                 args.router,
+                "--lps",
+                str(args.lps),
                 "--gc",
                 args.gc,
             ]
@@ -325,6 +327,7 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--batch", type=int, default=1, help="orders per read from the OMS")
     parser.add_argument("--journal", choices=("on", "off"), default="on")
     parser.add_argument("--router", choices=("static", "scorecard"), default="static")
+    parser.add_argument("--lps", type=int, default=4, help="LP sessions (the scorecard router asks each)")
     parser.add_argument("--gc", choices=("tuned", "default"), default="tuned")
     parser.add_argument("--profile", action="store_true", help="cProfile the measured runs")
     parser.add_argument(
@@ -333,7 +336,12 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--sort", default="tottime")
     parser.add_argument("--top", type=int, default=35)
     args = parser.parse_args(argv)
-    suffix = f"_batch{args.batch}_journal_{args.journal}_{args.router}"
+    global LPS
+    if args.lps != 4:
+        LPS = tuple(f"LP{i:02d}" for i in range(1, args.lps + 1))
+    suffix = f"_batch{args.batch}_journal_{args.journal}_{args.router}" + (
+        f"_lps{args.lps}" if args.lps != 4 else ""
+    )
     if args.instructions:
         n = instructions(args)
         print(f"instructions per order (whole process, gateway and counterparties): {n:,.0f}")

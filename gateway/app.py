@@ -17,7 +17,7 @@ import math
 import os
 import signal
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from decimal import Decimal
 from typing import Any
 
@@ -236,6 +236,26 @@ class GatewayApplication(BaseApplication):
             and lp not in self.disabled
             and self.risk.killed(lp=lp) is None
         )
+
+    def availability(self, lps: Sequence[str]) -> list[bool]:
+        """``available`` of each LP in ``lps``, in one call."""
+        risk = self.risk
+        if risk.killed() is not None:  # a kill switch for everything
+            return [False] * len(lps)
+        sessions = self.lp_sessions
+        disabled = self.disabled
+        killed = risk.killed_lps()
+        return [
+            (session := sessions.get(lp)) is not None
+            and session.logged_on
+            and lp not in disabled
+            and lp not in killed
+            for lp in lps
+        ]
+
+    def lp_touches(self, symbol: str, now: float) -> dict[str, tuple[int | None, int | None]]:
+        """``quote`` of every LP with a live book for ``symbol``, in one call."""
+        return self.marketdata.lp_touches(symbol, now)
 
     def quote(self, lp: str, symbol: str, now: float) -> tuple[int | None, int | None] | None:
         q = self.marketdata.lp_quote(lp, symbol, now)

@@ -623,6 +623,23 @@ class MarketData:
             if now <= book.updated + max_age and lp not in unavailable
         }
 
+    def lp_touches(self, symbol: str, now: float) -> dict[str, tuple[int | None, int | None]]:
+        """(bid, ask) of ``lp_quote`` for every LP with a live book for ``symbol``, in one call
+        (the router asks of each LP for each decision); an LP without one is absent."""
+        st = self._symbols.get(symbol)
+        if st is None:
+            return {}
+        max_age = self._max_age
+        unavailable = self._unavailable
+        out: dict[str, tuple[int | None, int | None]] = {}
+        for lp, book in st.books.items():
+            if now > book.updated + max_age or lp in unavailable:
+                continue
+            b = book.bid_top
+            a = book.ask_top
+            out[lp] = (None if b is None else b[0], None if a is None else a[0])
+        return out
+
     def book(self, lp: str, symbol: str) -> Book | None:
         """The raw book, live or not (for depth and for tests)."""
         books = self._by_lp.get(lp)

@@ -21,7 +21,7 @@ from __future__ import annotations
 
 import difflib
 import math
-from collections.abc import Mapping
+from collections.abc import Collection, Mapping
 from dataclasses import dataclass, field
 from decimal import Decimal, InvalidOperation
 from fractions import Fraction
@@ -732,6 +732,10 @@ class RiskEngine:
                 table.pop(name, None)
             return was != engaged
         raise ValueError(f"{_BAD_SCOPE}: {scope!r}")
+
+    def killed_lps(self) -> Collection[str]:
+        """The LPs stopped by a kill switch of their own (besides one for everything)."""
+        return self._kill_lps.keys()
 
     def killed(self, session: str | None = None, lp: str | None = None) -> str | None:
         """The reason of the kill switch that stops this session or LP, or None."""

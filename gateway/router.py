@@ -18,7 +18,7 @@ immutable; a parent's earlier children are looked at only when it has some.
 from __future__ import annotations
 
 from collections import deque
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from functools import partial
 from typing import Any, Final, NamedTuple, Protocol
@@ -50,6 +50,16 @@ class LpView(Protocol):
     def child_allowed(
         self, lp: str, parent: ParentOrder, qty: int, price: int | None, now: float
     ) -> str | None: ...
+
+
+class BatchLpView(LpView, Protocol):
+    """A view that also answers for many LPs in one call (the scorecard router uses these
+    when the view has them): ``availability(lps)`` is ``[available(lp) for lp in lps]``,
+    ``lp_touches(symbol, now)`` maps each LP whose ``quote`` is not None to it."""
+
+    def availability(self, lps: Sequence[str]) -> list[bool]: ...
+
+    def lp_touches(self, symbol: str, now: float) -> Mapping[str, Quote]: ...
 
 
 class Candidate(NamedTuple):
@@ -250,6 +260,9 @@ class ScorecardRouter:
         self._quote_through = _Shared(False, QUOTE_THROUGH)
         # per instrument (by identity): (instrument, slice_factor, slice, TypicalSize as a float)
         self._sizes: dict[int, tuple[Instrument, float, int, float]] = {}
+        # the view's answers for all LPs at once, where it has them (BatchLpView)
+        self._availability: Callable[[Sequence[str]], list[bool]] | None = getattr(view, "availability", None)
+        self._touches: Callable[[str, float], Mapping[str, Quote]] | None = getattr(view, "lp_touches", None)
 
     def _sized(self, inst: Instrument) -> tuple[int, float]:
         """The instrument's slice (``_slice``) and TypicalSize as a float, worked out once."""
@@ -287,8 +300,11 @@ class ScorecardRouter:
         # the scorecard, once for the available LPs: KPI rows and rejection rates, kept from
         # the last decision on the symbol, bucket and profile where they still hold
         lps = self.lps
-        is_up = view.available
-        up = [is_up(lp) for lp in lps]
+        if self._availability is not None:
+            up = self._availability(lps)
+        else:
+            is_up = view.available
+            up = [is_up(lp) for lp in lps]
         bucket = card.bucket(available / inst.qty_scale, typical)
         plan = card.profile_plan(profile)
         rows: Sequence[list[float] | None]
@@ -312,6 +328,7 @@ class ScorecardRouter:
         prices: dict[str, int | None] = {}
         max_rate = s.max_rejection_rate
         quote_of = view.quote
+        touches = None if self._touches is None else self._touches(symbol, now)
         allowed = view.child_allowed
         for lp, row, rate in zip(lps, rows, rates, strict=False):
             if row is None:
@@ -320,7 +337,7 @@ class ScorecardRouter:
             if rate > max_rate:
                 passed(Candidate(lp, False, f"rejection rate over {max_rate:.0%}"))
                 continue
-            quote = quote_of(lp, symbol, now)
+            quote = quote_of(lp, symbol, now) if touches is None else touches.get(lp)
             price = limit  # quote_allows and child_price, in one step
             if quote is not None:
                 bid, ask = quote

@@ -559,6 +559,9 @@ def test_random_updates_keep_books_consistent_and_best_exact(
                 key = (lp, sym)
                 live = key in books and lp not in down and now <= books[key][2][0] + MAX_AGE
                 assert (md.lp_quote(lp, sym, now) is not None) == live
+            # every LP's (bid, ask) at once: lp_quote's, for the LPs that have one
+            tops = {lp: md.lp_quote(lp, sym, now) for lp in LPS}
+            assert md.lp_touches(sym, now) == {lp: (q.bid, q.ask) for lp, q in tops.items() if q is not None}
 
 
 def test_top_of_book_stream_moves_its_level() -> None:
