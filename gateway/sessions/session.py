@@ -206,25 +206,8 @@ class Session:
     def _frame(
         self, msg_type: bytes, seq: int, body: bytes, now: float, extra_header: bytes = b""
     ) -> bytes:
-        # one C-level format for the header and body, then BodyLength and CheckSum
-        return encode(
-            self.begin_string,
-            b"35=%s\x0134=%d%s%s%s%s%s"
-            % (
-                msg_type,
-                seq,
-                self._hdr_after_seq,
-                utc_timestamp(now, self.precision),
-                self._hdr_after_time,
-                extra_header,
-                body,
-            ),
-        )
-
-    def _send(self, msg_type: bytes, body: bytes, now: float, extra_header: bytes = b"") -> int:
-        # _frame, encode and _write in one body: this runs for every message sent
-        store = self.store
-        seq = store.next_sender_seq
+        """The whole frame: one C-level format for the header and body, then BodyLength and
+        the CheckSum (a trailer from a table; the byte sum by adler32 up to 256 bytes)."""
         head = b"35=%s\x0134=%d%s%s%s%s%s" % (
             msg_type,
             seq,
@@ -235,7 +218,13 @@ class Session:
             body,
         )
         frame = b"8=%s\x019=%d\x01%s" % (self.begin_string, len(head), head)
-        frame += TRAILERS[(adler32(frame) - 1) & 0xFF if len(frame) <= 256 else body_checksum(frame)]
+        return frame + TRAILERS[(adler32(frame) - 1) & 0xFF if len(frame) <= 256 else body_checksum(frame)]
+
+    def _send(self, msg_type: bytes, body: bytes, now: float, extra_header: bytes = b"") -> int:
+        # _write inlined: this runs for every message sent
+        store = self.store
+        seq = store.next_sender_seq
+        frame = self._frame(msg_type, seq, body, now, extra_header)
         if self._persist and msg_type not in ADMIN_MSG_TYPES:
             store.store_sent(seq, frame)
         store.next_sender_seq = seq + 1
