@@ -228,27 +228,10 @@ ER_BODY = (
 
 def session_loop(n: int, receive: bool) -> None:
     """``n`` ExecutionReports sent by one session and, with ``receive``, read by the other."""
-    from gateway.config import session_from_dict
+    from benchmarks.pipeline import peer
     from gateway.fix.codec import Message
-    from gateway.sessions.session import Session
-    from gateway.sessions.store import MemoryStore
 
-    def make(name: str, target: str, initiator: bool) -> Session:
-        d: dict[str, object] = {
-            "BeginString": "FIX.4.4",
-            "SenderCompID": name,
-            "TargetCompID": target,
-            "ConnectionType": "initiator" if initiator else "acceptor",
-            "HeartBtInt": 30,
-            "UseMemoryStore": True,
-            "LogMessages": False,
-            "ResetOnLogon": True,
-            "UseDataDictionary": False,
-            "SocketConnectPort" if initiator else "SocketAcceptPort": 1,
-        }
-        return Session(session_from_dict(d), MemoryStore())
-
-    lp, gw = make("LP", "GW", False), make("GW", "LP", True)
+    lp, gw = peer("LP", False, "GW"), peer("GW", True, "LP")
     now = time.time()
     lp.on_connect(now)
     gw.on_connect(now)

@@ -95,11 +95,12 @@ def gateway_settings(state: Path, journal: bool, router: str) -> Any:
     return parse_config(data, "<pipeline>", state)
 
 
-def peer(name: str, initiator: bool) -> Session:
+def peer(name: str, initiator: bool, target: str = "FIXGW") -> Session:
+    """A FIX 4.4 session with an in-memory store and no log: a counterparty in one process."""
     d = {
         "BeginString": "FIX.4.4",
         "SenderCompID": name,
-        "TargetCompID": "FIXGW",
+        "TargetCompID": target,
         "ConnectionType": "initiator" if initiator else "acceptor",
         "HeartBtInt": 30,
         "UseMemoryStore": True,
