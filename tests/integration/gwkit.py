@@ -10,7 +10,7 @@ import asyncio
 import logging
 import socket
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Coroutine
 from dataclasses import dataclass, field
 from decimal import Decimal
 from pathlib import Path
@@ -26,6 +26,17 @@ from gateway.sessions.store import MemoryStore
 from gateway.sessions.transport import BaseApplication, Engine
 from simulators.checker import ReportChecker
 from simulators.lp import LpSimulator
+
+
+def run(coro: Coroutine[Any, Any, None]) -> None:
+    asyncio.run(coro)
+
+
+def fields(m: Message, **expected: bytes | str | int) -> None:
+    """Assert tags (``t150=b"F"``) of one message, with the message in the failure text."""
+    for key, value in expected.items():
+        want = value if isinstance(value, bytes) else str(value).encode()
+        assert m.get(int(key[1:])) == want, f"tag {key[1:]}: {m.get(int(key[1:]))!r} != {want!r} in {m}"
 
 
 def free_port() -> int:

@@ -13,24 +13,12 @@ from __future__ import annotations
 
 import asyncio
 import time
-from collections.abc import Coroutine
 from pathlib import Path
 from typing import Any
 
 from gateway.app import GatewayApplication
-from gateway.fix.codec import Message
 from gateway.orders import ParentOrder
-from tests.integration.gwkit import Harness, ManualLp, wait_for
-
-
-def run(coro: Coroutine[Any, Any, None]) -> None:
-    asyncio.run(coro)
-
-
-def fields(m: Message, **expected: bytes | str | int) -> None:
-    for key, value in expected.items():
-        want = value if isinstance(value, bytes) else str(value).encode()
-        assert m.get(int(key[1:])) == want, f"tag {key[1:]}: {m.get(int(key[1:]))!r} != {want!r} in {m}"
+from tests.integration.gwkit import Harness, ManualLp, fields, run, wait_for
 
 
 def snapshot(lp: ManualLp, bid: str, ask: str, symbol: str = "ACME") -> None:

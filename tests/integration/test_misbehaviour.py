@@ -16,7 +16,6 @@ from __future__ import annotations
 
 import asyncio
 import re
-from collections.abc import Coroutine
 from decimal import Decimal
 from pathlib import Path
 from typing import Any
@@ -26,20 +25,10 @@ import pytest
 from gateway.fix.codec import Message
 from simulators.lp_profile import Misbehaviour
 from simulators.oms import run_oms
-from tests.integration.gwkit import Harness, LpOrder, lp_sim_profile, sim_agrees, wait_for
+from tests.integration.gwkit import Harness, LpOrder, fields, lp_sim_profile, run, sim_agrees, wait_for
 
 MARKETABLE = "100.05"  # a buy at 100.05 trades at LP_A's ask, 100.01
 THROUGH = "99.90"  # a buy at 99.90 is below every ask: the router sends it nowhere
-
-
-def run(coro: Coroutine[Any, Any, None]) -> None:
-    asyncio.run(coro)
-
-
-def fields(m: Message, **expected: bytes | str | int) -> None:
-    for key, value in expected.items():
-        want = value if isinstance(value, bytes) else str(value).encode()
-        assert m.get(int(key[1:])) == want, f"tag {key[1:]}: {m.get(int(key[1:]))!r} != {want!r} in {m}"
 
 
 def misbehave(h: Harness, lp: str = "LP_A", **switches: Any) -> None:

@@ -20,11 +20,10 @@ from __future__ import annotations
 
 import asyncio
 import time
-from collections.abc import Awaitable, Callable, Coroutine
+from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
 from decimal import Decimal
 from pathlib import Path
-from typing import Any
 
 import pytest
 
@@ -52,7 +51,7 @@ from gateway.orders import (
     TERMINAL,
     Out,
 )
-from tests.integration.gwkit import Harness, LpOrder, ManualLp, end_of_day, wait_for
+from tests.integration.gwkit import Harness, LpOrder, ManualLp, end_of_day, fields, run, wait_for
 
 PF, PC, PR = PARTIALLY_FILLED, PENDING_CANCEL, PENDING_REPLACE
 LIVE_OR_PENDING = (NEW, PF, PC, PR)
@@ -121,13 +120,6 @@ class Ctx:
     @property
     def lp(self) -> ManualLp:
         return self.h.lp("LP_A")
-
-
-def fields(m: Message, **expected: bytes | str | int) -> None:
-    """Assert tags (``t150=b"F"``) of one message, with the message in the failure text."""
-    for key, value in expected.items():
-        want = value if isinstance(value, bytes) else str(value).encode()
-        assert m.get(int(key[1:])) == want, f"tag {key[1:]}: {m.get(int(key[1:]))!r} != {want!r} in {m}"
 
 
 def avg(*fills: tuple[int, str]) -> Decimal:
@@ -209,10 +201,6 @@ async def applied(h: Harness, state: str, event: str, rows: int) -> None:
         assert (state, event) not in h.rows[rows:]
     else:
         await h.wait_row(state, event, rows)
-
-
-def run(coro: Coroutine[Any, Any, None]) -> None:
-    asyncio.run(coro)
 
 
 # --- fills ---------------------------------------------------------------------------------------

@@ -11,28 +11,16 @@ from __future__ import annotations
 
 import asyncio
 import time
-from collections.abc import Coroutine
 from pathlib import Path
-from typing import Any
 
 import pytest
 
 from gateway.fix.codec import Message
 from gateway.risk import RULES
-from tests.integration.gwkit import Harness, lp_sim_profile, wait_for
+from tests.integration.gwkit import Harness, fields, lp_sim_profile, run, wait_for
 
 SCOPE = "session:OMS1"
 COVERED: set[str] = set()  # rules a test below refuses an order with
-
-
-def run(coro: Coroutine[Any, Any, None]) -> None:
-    asyncio.run(coro)
-
-
-def fields(m: Message, **expected: bytes | str | int) -> None:
-    for key, value in expected.items():
-        want = value if isinstance(value, bytes) else str(value).encode()
-        assert m.get(int(key[1:])) == want, f"tag {key[1:]}: {m.get(int(key[1:]))!r} != {want!r} in {m}"
 
 
 async def answer(h: Harness, cl: str, n: int = 1) -> list[Message]:

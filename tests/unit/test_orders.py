@@ -33,17 +33,10 @@ from gateway.orders import (
     Out,
     ParentOrder,
 )
+from tests.unit.outs import fields
 
 ACME = Instrument("ACME", tick_size=Decimal("0.01"), lot_size=Decimal("1"))
 T = 1_790_000_000.0
-
-
-def fields(out: Out) -> dict[int, bytes]:
-    d: dict[int, bytes] = {}
-    for part in out.body.split(b"\x01")[:-1]:
-        tag, _, value = part.partition(b"=")
-        d.setdefault(int(tag), value)
-    return d
 
 
 class Scripted:

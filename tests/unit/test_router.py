@@ -35,6 +35,7 @@ from gateway.router import (
     quote_allows,
 )
 from gateway.scorecard import ACK_LAT, FILL_RATE, Scorecard, ScorecardSettings
+from tests.unit.outs import fields
 
 ACME = Instrument("ACME", tick_size=Decimal("0.01"), lot_size=Decimal("1"), typical_size=Decimal("10000"))
 OTHER = Instrument("OTHER", tick_size=Decimal("0.01"), lot_size=Decimal("1"), typical_size=Decimal("10000"))
@@ -50,14 +51,6 @@ CHARACTER = {
     "LP_C": (25.0, 0.95, 1.0),
     "LP_D": (15.0, 0.70, 0.5),
 }
-
-
-def fields(out: Out) -> dict[int, bytes]:
-    d: dict[int, bytes] = {}
-    for part in out.body.split(b"\x01")[:-1]:
-        tag, _, value = part.partition(b"=")
-        d.setdefault(int(tag), value)
-    return d
 
 
 class View:
