@@ -21,7 +21,7 @@ from collections import deque
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from functools import partial
-from typing import Any, Final, NamedTuple, Protocol
+from typing import Any, Final, NamedTuple, Protocol, runtime_checkable
 
 from gateway.fix.enums import OrdType, TimeInForce
 from gateway.instruments import Instrument
@@ -52,6 +52,7 @@ class LpView(Protocol):
     ) -> str | None: ...
 
 
+@runtime_checkable
 class BatchLpView(LpView, Protocol):
     """A view that also answers for many LPs in one call (the scorecard router uses these
     when the view has them): ``availability(lps)`` is ``[available(lp) for lp in lps]``,
@@ -260,9 +261,12 @@ class ScorecardRouter:
         self._quote_through = _Shared(False, QUOTE_THROUGH)
         # per instrument (by identity): (instrument, slice_factor, slice, TypicalSize as a float)
         self._sizes: dict[int, tuple[Instrument, float, int, float]] = {}
-        # the view's answers for all LPs at once, where it has them (BatchLpView)
-        self._availability: Callable[[Sequence[str]], list[bool]] | None = getattr(view, "availability", None)
-        self._touches: Callable[[str, float], Mapping[str, Quote]] | None = getattr(view, "lp_touches", None)
+        # the view's answers for all LPs at once, where it has them
+        self._availability: Callable[[Sequence[str]], list[bool]] | None = None
+        self._touches: Callable[[str, float], Mapping[str, Quote]] | None = None
+        if isinstance(view, BatchLpView):
+            self._availability = view.availability
+            self._touches = view.lp_touches
 
     def _sized(self, inst: Instrument) -> tuple[int, float]:
         """The instrument's slice (``_slice``) and TypicalSize as a float, worked out once."""
