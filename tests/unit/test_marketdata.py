@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import ast
 import gc
+import types
 from decimal import Decimal
 from pathlib import Path
 
@@ -126,15 +127,33 @@ def test_books_leave_the_garbage_collector_nothing_per_level() -> None:
     lps = [f"LP{i}" for i in range(4)]
     symbols = [f"S{i:04d}" for i in range(500)]
     md = MarketData(top_of_book=True)
-    gc.collect()
-    before = len(gc.get_objects())
+    before = _tracked_from(md)
     for lp in lps:
         for i, symbol in enumerate(symbols):
             md.on_snapshot(lp, symbol, [(BID, 1000 + i, 5), (OFFER, 1002 + i, 5)], 0.0)
             md.on_incremental(lp, [(CHANGE, symbol, BID, 1001 + i, 7)], 1.0)
     gc.collect()  # tuples of ints (the tops) are untracked by the collector's first look
-    added = len(gc.get_objects()) - before
+    added = _tracked_from(md) - before
     assert added <= len(lps) * len(symbols) + 2 * len(symbols) + len(lps) + 2
+
+
+def _tracked_from(root: object) -> int:
+    """The objects the collector tracks that ``root`` holds, directly or not (classes,
+    modules and functions left out): what its collections would walk for ``root``, whatever
+    else the process (other tests, threads) allocates meanwhile."""
+    seen: set[int] = set()
+    stack = [root]
+    n = 0
+    while stack:
+        o = stack.pop()
+        if id(o) in seen or not gc.is_tracked(o):
+            continue
+        seen.add(id(o))
+        if isinstance(o, type | types.ModuleType | types.FunctionType | types.BuiltinFunctionType):
+            continue
+        n += 1
+        stack.extend(gc.get_referents(o))
+    return n
 
 
 # --- the consolidated quote -------------------------------------------------------------
