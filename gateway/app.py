@@ -43,6 +43,7 @@ from gateway.sessions.transport import BaseApplication, Engine
 logger = logging.getLogger("fixgw.app")
 
 MARKOUT_TICK_S = 0.05  # markouts mature on a tick this coarse (see _schedule_markouts)
+TENURE_S = 0.25  # what survived this long is frozen out of the collector's walks (see tenure)
 
 
 class AppConfigError(ValueError):
@@ -738,6 +739,23 @@ class GatewayApplication(BaseApplication):
             self.journal.close()
 
 
+async def tenure(every: float = TENURE_S) -> None:
+    """Freeze (``gc.freeze``, O(1)) whatever survived the last ``every`` seconds.
+
+    What the order path allocates and keeps is kept for the day (parents, children, fills,
+    scorecard figures): about 12 tracked objects per order, and no cyclic garbage (none in
+    10,000 orders of benchmarks/pipeline.py). Left young, they are all the collector finds:
+    a gen-0 collection every ~4,000 orders walked 50,000 live objects and their 440,000
+    references for 20-35 ms, freed nothing, and handed them to gen 1, whose collections
+    (every 20th) would walk 20 times as many. Frozen every quarter of a second, the young
+    generation never reaches the threshold at 1,000 or 6,000 orders/s; objects are still
+    freed by their reference counts, only a cycle dropped after its freeze is kept.
+    """
+    while True:
+        await asyncio.sleep(every)
+        gc.freeze()
+
+
 def _kill_signal(app: GatewayApplication, engaged: bool) -> None:
     app.kill(engaged, "operator signal (SIGUSR1)" if engaged else "released")
     print(
@@ -764,8 +782,10 @@ async def serve(
             )
         )
     await app.start()
+    tenured: asyncio.Task[None] | None = None
     if os.environ.get("FIXGW_GC", "tuned") != "default":
         gc.freeze()  # what start-up and recovery built is never walked by the collector again
+        tenured = asyncio.get_running_loop().create_task(tenure())
     if app.latency is not None:  # a benchmark harness resets and dumps it through stdin
         app.latency.listen(asyncio.get_running_loop())
     if not quiet:
@@ -791,8 +811,9 @@ async def serve(
     try:
         await stop.wait()
     finally:
-        if reporter is not None:
-            reporter.cancel()
+        for task in (reporter, tenured):
+            if task is not None:
+                task.cancel()
         await app.stop()
         if app.latency is not None:
             app.latency.dump()
