@@ -68,7 +68,7 @@ import time
 from collections.abc import Callable
 from decimal import Decimal
 from pathlib import Path
-from types import FrameType
+from types import FrameType, SimpleNamespace
 from typing import Any
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
@@ -324,6 +324,9 @@ class FreeScorecard:
 
     def composite(self, plan: Any, rows: list[list[float]]) -> list[float]:
         return [50.0] * len(rows)
+
+    def scored(self, plan: Any, rows: list[list[float]]) -> Any:
+        return SimpleNamespace(values=self.composite(plan, rows))  # a new board each time: no replace
 
     def decision_board(self, lps: list[str], symbol: str, bucket: int | None, plan: Any, now: float) -> Any:
         rows, rates = self.decision_rows(lps, symbol, bucket, plan, now)

@@ -17,6 +17,7 @@ immutable; a parent's earlier children are looked at only when it has some.
 
 from __future__ import annotations
 
+from bisect import insort
 from collections import deque
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
@@ -237,8 +238,9 @@ class ScorecardRouter:
     from the scorecard's board of the symbol, size bucket and profile
     (``Scorecard.decision_board``): kept from the last decision, each LP's row computed
     again once the LP has a new observation, all of them at least every ``Refresh``. The
-    composite and the ranking are kept on the board too, for as long as its rows and the
-    eligible LPs stay the same.
+    composite and the ranking are kept on the board too (``_Ranking``) while the eligible
+    LPs stay the same: a row computed again is scored and placed again alone, unless it
+    moved a KPI's range across the LPs (then every LP is).
     """
 
     name = "scorecard"
@@ -360,27 +362,22 @@ class ScorecardRouter:
             eligible.append(lp)
             eligible_rows.append(row)
 
-        # the eligible LPs' scores, best first, ties by name (a stable sort of the names);
-        # the same eligible LPs with the same rows as last time: the same scores and ranking
+        # the eligible LPs' scores, best first, ties by name (a stable sort of the names),
+        # kept on the board with their candidates as if none were chosen: the same eligible
+        # LPs as last time, only the rows computed again since are scored and placed again
         memo = board.memo
-        if memo is not None and memo[0] == eligible:
-            scores, ranked, lower = memo[1], memo[2], memo[3]
+        changed = board.changed
+        if changed:
+            board.changed = []
+        if memo is not None and memo.eligible == eligible:
+            if changed:
+                memo.follow(changed, board)
+        elif len(prices) < len(eligible):  # an LP listed twice is scored once: nothing kept
+            memo = _Ranking(eligible, eligible_rows, plan, card, keep=False)
+            board.memo = None
         else:
-            if len(prices) < len(eligible):  # an LP listed twice is scored once
-                firsts: dict[str, list[float]] = {}
-                for lp, row in zip(eligible, eligible_rows, strict=True):
-                    firsts.setdefault(lp, row)
-                scores = dict(zip(firsts, card.composite(plan, list(firsts.values())), strict=True))
-            else:
-                scores = dict(zip(eligible, card.composite(plan, eligible_rows), strict=False))
-            ranked = sorted(sorted(eligible), key=scores.__getitem__, reverse=True)
-            # their candidates as if none were chosen (each LP once; else built each time)
-            lower = (
-                [_candidate((lp, True, LOWER_SCORE, scores[lp])) for lp in ranked]
-                if len(scores) == len(ranked)
-                else None
-            )
-            board.memo = (eligible, scores, ranked, lower)
+            memo = board.memo = _Ranking(eligible, eligible_rows, plan, card)
+        scores, ranked, lower = memo.scores, memo.ranked, memo.lower
         score_of = scores.__getitem__
         # the remainder of a short child goes to the next best, not back to the same LP
         if last_short is None and not empty:
@@ -498,6 +495,71 @@ class ScorecardRouter:
         if not plans and available > 0:
             plans.append(self._child(parent, lps[0], min(available, slice_qty), prices, tif))
         return plans
+
+
+def _by_score(scores: dict[str, float]) -> Callable[[str], tuple[float, str]]:
+    """The ranking's order: best score first, ties by name."""
+    return lambda lp: (-scores[lp], lp)
+
+
+class _Ranking:
+    """The eligible LPs of a decision scored (``Scorecard.scored`` of their rows), ranked best
+    first (ties by name), and their candidates as if none were chosen (``lower``), kept on
+    the scorecard's board for the next decision with the same eligible LPs."""
+
+    __slots__ = ("eligible", "lower", "places", "ranked", "scored", "scores")
+
+    def __init__(
+        self, eligible: list[str], rows: list[list[float]], plan: Any, card: Any, keep: bool = True
+    ) -> None:
+        self.eligible = eligible
+        firsts: dict[str, list[float]] = {}
+        for lp, row in zip(eligible, rows, strict=True):
+            firsts.setdefault(lp, row)
+        self.scored = card.scored(plan, list(firsts.values()))
+        self.scores = dict(zip(firsts, self.scored.values, strict=True))
+        self.places = {lp: i for i, lp in enumerate(firsts)} if keep else {}
+        self.ranked = sorted(sorted(firsts), key=self.scores.__getitem__, reverse=True)
+        # each LP once (else built each time: see ScorecardRouter.plan)
+        self.lower: list[Candidate] | None = (
+            [_candidate((lp, True, LOWER_SCORE, self.scores[lp])) for lp in self.ranked]
+            if len(firsts) == len(eligible)
+            else None
+        )
+
+    def follow(self, changed: list[int], board: Any) -> None:
+        """The board's rows at places ``changed`` were computed again: score them, and
+        rank them again (every LP when a KPI's range across the LPs moved)."""
+        scored = self.scored
+        places = self.places
+        lps = board.lps
+        rows = board.rows
+        moved: list[str] = []
+        whole = False
+        for b in changed:
+            lp = lps[b]
+            i = places.get(lp)
+            if i is None:  # not eligible for this decision: not scored
+                continue
+            if not scored.replace(i, rows[b]):
+                whole = True
+            moved.append(lp)
+        if not moved:
+            return
+        scores = self.scores
+        if whole:
+            self.scores = scores = dict(zip(places, scored.values, strict=True))
+            self.ranked = sorted(sorted(places), key=scores.__getitem__, reverse=True)
+            self.lower = [_candidate((lp, True, LOWER_SCORE, scores[lp])) for lp in self.ranked]
+            return
+        values = scored.values
+        ranked = self.ranked
+        order = _by_score(scores)
+        for lp in moved:
+            ranked.remove(lp)
+            scores[lp] = values[places[lp]]
+            insort(ranked, lp, key=order)
+        self.lower = [_candidate((lp, True, LOWER_SCORE, scores[lp])) for lp in ranked]
 
 
 def _came_back_short(parent: ParentOrder) -> list[str]:

@@ -27,12 +27,15 @@ the same, to the last bit, as computing every KPI of every key.
 What a decision computed is kept for the next ones (``decision_board``): the rows of a
 (symbol, size bucket, profile) and list of LPs, each row computed again as soon as its LP
 has a new observation (any of the LP's keys: the LP-wide figures move with every one of
-them), and all of them once the board is older than ``refresh_s`` (``Refresh``, 10 ms by
-default). A score depends on the time of the decision as well as on the observations
-(each key's weight n decays to ``now``); between observations it drifts only with that
-decay, each weight by a factor exp(-ln 2 x refresh / half-life) at most (1 - 2.3e-5 with
-the defaults), so a decision sees every observation at once and the decay at most
-``refresh_s`` late. ``Refresh = 0`` computes every decision afresh.
+them), and all of them once the board is older than ``refresh_s`` (``Refresh``; by default
+half-life / 300, 1 s with the default half-life). A score depends on the time of the
+decision as well as on the observations (each key's weight n decays to ``now``); between
+observations it drifts only with that decay, each weight by a factor
+exp(-ln 2 x refresh / half-life) at most (1 - 0.0023 with the default refresh, whatever
+the half-life), so a decision sees every observation at once and the decay at most
+``refresh_s`` late. ``Refresh = 0`` computes every decision afresh. The composite scores
+of a board's rows (``Scores``) follow a changed row without being computed again for every
+LP while the row stays inside each KPI's range across the LPs (``Scores.replace``).
 
 Pure and synchronous: no I/O, no clock (time is passed in), no asyncio.
 """
@@ -115,7 +118,8 @@ class ScorecardSettings:
     normalization: str = "minmax"  # or "zscore"
     rejection_penalty: float = 1.0
     size_buckets: tuple[float, ...] = (0.5, 2.0)  # child qty / typical size: <0.5, <2, larger
-    refresh_s: float = 0.01  # a decision's rows are recomputed at least this often (decision_board)
+    # a decision's rows are recomputed at least this often (decision_board); None: half-life / 300
+    refresh_s: float | None = None
     prior: dict[str, float] = field(default_factory=lambda: dict(DEFAULT_PRIOR))
     profiles: dict[str, dict[str, float]] = field(
         default_factory=lambda: {k: dict(v) for k, v in DEFAULT_PROFILES.items()}
@@ -132,12 +136,18 @@ class ScorecardSettings:
             )
         if self.shrinkage_k < 0:
             raise ScorecardError("ShrinkageK: must be >= 0")
-        if not self.refresh_s >= 0:  # also refuses NaN
+        if self.refresh_s is not None and not self.refresh_s >= 0:  # also refuses NaN
             raise ScorecardError(f"Refresh: {self.refresh_s} must be >= 0 seconds")
         if self.normalization not in ("minmax", "zscore"):
             raise ScorecardError(f"Normalization: {self.normalization!r}; allowed: minmax, zscore")
         for name, weights in self.profiles.items():
             check_weights(name, weights, self.kpi_names())
+
+    @property
+    def refresh(self) -> float:
+        """Seconds a decision's rows are kept at most: ``refresh_s``, or half-life / 300
+        (decay moves a weight by at most 0.23 % in that time)."""
+        return self.half_life_s / 300.0 if self.refresh_s is None else self.refresh_s
 
     def kpi_names(self) -> tuple[str, ...]:
         names = list(KPI_NAMES)
@@ -219,10 +229,11 @@ class Board:
     """The rows of one (symbol, size bucket, profile) and list of LPs, kept between
     decisions (``Scorecard.decision_board``): ``rows[i]`` and ``rates[i]`` are those of
     ``decision_rows`` for ``lps[i]``. ``memo`` is the caller's, for what it derives from the
-    rows (the router: scores and ranking); it is cleared whenever a row changes.
+    rows (the router: scores and ranking); ``changed`` lists the places of the rows computed
+    again since the caller last emptied it (a new board has no memo).
     """
 
-    __slots__ = ("gens", "lps", "memo", "plan", "rates", "rows", "t", "tops")
+    __slots__ = ("changed", "gens", "lps", "memo", "plan", "rates", "rows", "t", "tops")
 
     def __init__(
         self,
@@ -241,6 +252,7 @@ class Board:
         self.rows = rows
         self.rates = rates
         self.memo: Any = None
+        self.changed: list[int] = []
 
 
 class Scorecard:
@@ -280,7 +292,7 @@ class Scorecard:
         self._boards: dict[tuple[str, int | None, int], Board] = {}
         # id(plan) -> (plan, LP -> (LP-wide version, time, row after the LP-wide level))
         self._lp_level: dict[int, tuple[ProfilePlan, dict[str, tuple[int, float, list[float]]]]] = {}
-        self._refresh = s.refresh_s
+        self._refresh = s.refresh
 
     # --- settings ---------------------------------------------------------------------------
     def _prior_vector(self) -> list[float]:
@@ -575,7 +587,7 @@ class Scorecard:
                     b.rows[i] = row
                     b.rates[i] = rate
                 b.gens = gens
-                b.memo = None
+                b.changed += moved
             return b
         stats = self._stats
         size = self.size
@@ -727,40 +739,14 @@ class Scorecard:
 
     def composite(self, plan: ProfilePlan, rows: list[list[float]]) -> list[float]:
         """The composite 0-100 of each row of ``decision_rows`` (one row per LP, each LP
-        once), normalised across the rows: ``scores`` of those LPs, in their order.
+        once), normalised across the rows: ``scores`` of those LPs, in their order."""
+        return self.scored(plan, rows).values if rows else []
 
-        The arithmetic of ``_normalise`` (min-max), written into the weighted sum. (The
-        lists zipped have one entry per row: ``strict=True`` would cost a fifth more.)
-        """
-        if not rows:
-            return []
-        n = len(rows)
-        zscore = self.settings.normalization == "zscore"
-        cols = list(zip(*rows, strict=False))
-        acc = [0.0] * n
-        for p, weight, lower in plan.terms:
-            col = cols[p]
-            if n == 1 or zscore:
-                norms = _normalise(list(col), lower, zscore)
-                acc = [a + weight * v for a, v in zip(acc, norms, strict=False)]
-                continue
-            lo, hi = min(col), max(col)
-            if hi - lo <= 1e-12 * max(1.0, abs(hi)):
-                acc = [a + weight * 0.5 for a in acc]
-                continue
-            span = hi - lo
-            if lower:
-                acc = [a + weight * (1.0 - (v - lo) / span) for a, v in zip(acc, col, strict=False)]
-            else:
-                acc = [a + weight * ((v - lo) / span) for a, v in zip(acc, col, strict=False)]
-        # x 100 x max(0, 1 - penalty x min(1, max(0, rejection rate))), without calls
-        penalty = self.settings.rejection_penalty
-        out: list[float] = []
-        for a, r in zip(acc, cols[plan.reject], strict=False):
-            r = r if r > 0.0 else 0.0
-            f = 1.0 - penalty * (r if r < 1.0 else 1.0)
-            out.append(100.0 * a * (f if f > 0.0 else 0.0))
-        return out
+    def scored(self, plan: ProfilePlan, rows: list[list[float]]) -> Scores:
+        """``composite`` of ``rows``, kept with what it was computed from: ``Scores.replace``
+        follows a changed row."""
+        s = self.settings
+        return Scores(plan, rows, s.normalization == "zscore", s.rejection_penalty)
 
     def rejection_rate(self, lp: str, symbol: str | None, now: float) -> float:
         """The rejection rate of the LP (on the symbol): ``kpis(lp, symbol)[REJECT_RATE]``.
@@ -799,6 +785,109 @@ class Scorecard:
                 "scores": {p: per_profile[p][lp] for p in per_profile},
             }
         return out
+
+
+class Scores:
+    """The composite 0-100 of rows of ``decision_rows`` (one per LP, each LP once),
+    normalised across them: ``values[i]`` is the score of ``rows[i]``.
+
+    Each weighted KPI is normalised across the rows (min-max, or z-score through the normal
+    CDF), "lower is better" ones inverted, weighted, summed in the profile's order, and the
+    sum multiplied by 100 x max(0, 1 - penalty x min(1, max(0, rejection rate))).
+
+    ``replace(i, row)`` changes one row: when the row's old and new values lie inside each
+    weighted KPI's range across the rows (min-max), no other row's normalised values move
+    and only ``values[i]`` is computed again, with the same arithmetic, so the values are
+    always exactly those of computing every row afresh.
+    """
+
+    __slots__ = ("bounds", "cols", "n", "penalty", "plan", "values", "zscore")
+
+    def __init__(self, plan: ProfilePlan, rows: list[list[float]], zscore: bool, penalty: float) -> None:
+        self.plan = plan
+        self.zscore = zscore
+        self.penalty = penalty
+        self.n = len(rows)
+        self.cols: list[list[float]] = [list(col) for col in zip(*rows, strict=False)]
+        # per term: (lo, hi, span) of its column; span 0.0: every row gets 0.5 (no spread)
+        self.bounds: list[tuple[float, float, float]] = []
+        self.values: list[float] = []
+        self._compute()
+
+    def _compute(self) -> None:
+        n = self.n
+        if not n:
+            self.values = []
+            return
+        cols = self.cols
+        zscore = self.zscore
+        acc = [0.0] * n
+        bounds: list[tuple[float, float, float]] = []
+        for p, weight, lower in self.plan.terms:
+            col = cols[p]
+            if n == 1 or zscore:
+                norms = _normalise(col, lower, zscore)
+                acc = [a + weight * v for a, v in zip(acc, norms, strict=False)]
+                continue
+            lo, hi = min(col), max(col)
+            if hi - lo <= 1e-12 * max(1.0, abs(hi)):
+                bounds.append((lo, hi, 0.0))
+                acc = [a + weight * 0.5 for a in acc]
+                continue
+            span = hi - lo
+            bounds.append((lo, hi, span))
+            if lower:
+                acc = [a + weight * (1.0 - (v - lo) / span) for a, v in zip(acc, col, strict=False)]
+            else:
+                acc = [a + weight * ((v - lo) / span) for a, v in zip(acc, col, strict=False)]
+        self.bounds = bounds
+        # x 100 x max(0, 1 - penalty x min(1, max(0, rejection rate))), without calls
+        penalty = self.penalty
+        out: list[float] = []
+        for a, r in zip(acc, cols[self.plan.reject], strict=False):
+            r = r if r > 0.0 else 0.0
+            f = 1.0 - penalty * (r if r < 1.0 else 1.0)
+            out.append(100.0 * a * (f if f > 0.0 else 0.0))
+        self.values = out
+
+    def _value(self, i: int) -> float:
+        """``values[i]`` from the kept bounds: the arithmetic of ``_compute`` for one row."""
+        cols = self.cols
+        a = 0.0
+        for (p, weight, lower), (lo, _, span) in zip(self.plan.terms, self.bounds, strict=True):
+            if not span:
+                a = a + weight * 0.5
+            elif lower:
+                a = a + weight * (1.0 - (cols[p][i] - lo) / span)
+            else:
+                a = a + weight * ((cols[p][i] - lo) / span)
+        r = cols[self.plan.reject][i]
+        r = r if r > 0.0 else 0.0
+        f = 1.0 - self.penalty * (r if r < 1.0 else 1.0)
+        return 100.0 * a * (f if f > 0.0 else 0.0)
+
+    def replace(self, i: int, row: list[float]) -> bool:
+        """Row ``i`` is now ``row``. True when only ``values[i]`` changed; False when every
+        value was computed again (a KPI's range across the rows moved, or z-scores)."""
+        cols = self.cols
+        again = self.zscore or self.n == 1
+        for t, (p, _, _) in enumerate(self.plan.terms):
+            col = cols[p]
+            old, new = col[i], row[p]
+            if old == new:  # also a KPI weighed twice, after its first term
+                continue
+            col[i] = new
+            if not again:
+                lo, hi, _ = self.bounds[t]
+                if not (lo < old < hi and lo <= new <= hi) and (min(col) != lo or max(col) != hi):
+                    again = True
+        reject = self.plan.reject
+        cols[reject][i] = row[reject]
+        if again:
+            self._compute()
+            return False
+        self.values[i] = self._value(i)
+        return True
 
 
 def _normalise(values: list[float], lower_is_better: bool, zscore: bool) -> list[float]:
@@ -851,7 +940,7 @@ def parse_scorecard_settings(d: Mapping[str, Any], source: str) -> ScorecardSett
             normalization=str(d.get("Normalization", "minmax")),
             rejection_penalty=float(d.get("RejectionPenalty", 1.0)),
             size_buckets=tuple(float(x) for x in d.get("SizeBuckets", (0.5, 2.0))),
-            refresh_s=float(d.get("Refresh", 0.01)),
+            refresh_s=None if d.get("Refresh") is None else float(d["Refresh"]),
         )
         prior = d.get("Prior", {})
         for name, value in prior.items():

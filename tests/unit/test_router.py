@@ -510,3 +510,69 @@ def test_static_router_market_order_takes_the_lps_far_touch_and_fok_stays_fok() 
     p, _ = book.new_parent("OMS", b"S2", ACME, b"2", OrdType.MARKET, TimeInForce.FILL_OR_KILL, 100, None, T0)
     (c,) = p.children
     assert (c.price, c.tif) == (BID, TimeInForce.FILL_OR_KILL)
+
+
+def test_the_ranking_kept_on_the_board_follows_each_observation_as_one_made_afresh(
+    followed: dict[str, int],
+) -> None:
+    # Two scorecards fed the same children: one keeps boards and rankings, the other
+    # computes every decision afresh (its boards emptied each time). Time stands still, so
+    # that rows kept from an earlier decision are exactly those of the moment: every
+    # decision must then be the same, candidates, scores and order included, whether the
+    # observation moved one LP's score alone or a KPI's range across the LPs.
+    import random
+
+    lps = [f"LP{i:02d}" for i in range(12)]
+    kept = Scorecard(ScorecardSettings(shrinkage_k=2.0))
+    fresh = Scorecard(ScorecardSettings(shrinkage_k=2.0))  # its boards emptied before each decision
+    for card in (kept, fresh):
+        for i, lp in enumerate(lps):
+            history(card, lp, "ACME", 5 + i, T0 - 100.0)
+    view = View()
+    routers = [ScorecardRouter(card, view, lps) for card in (kept, fresh)]
+    rng = random.Random(5)
+    now = T0
+    n = 0
+    for step in range(200):
+        lp = rng.choice(lps)
+        cid = b"R%d" % step
+        filled, improvement, rejected = rng.uniform(0.3, 1.0), rng.uniform(-1, 1.5), rng.random() < 0.1
+        sent = now - rng.uniform(0.005, 0.05)  # its latency: sent before the moment that stands still
+        for card in (kept, fresh):
+            card.on_sent(cid, lp, "ACME", +1, 1000.0, sent, bid=99.99, ask=100.01, typical=10000.0)
+            card.on_answer(cid, now)
+            if rejected:
+                card.on_done(cid, True, now)
+            else:
+                card.on_fill(cid, 1000.0 * filled, 100.01 * (1 - improvement / 1e4), now)
+                card.on_done(cid, False, now)
+        decisions = []
+        fresh._boards.clear()
+        fresh._lp_level.clear()
+        for router in routers:
+            n += 1
+            parent = ParentOrder(
+                b"O%d" % n, "OMS", b"P%d" % n, ACME, b"1", OrdType.LIMIT, TimeInForce.DAY, 5000, 10010, now
+            )
+            plans = router.plan(parent, 5000, now)
+            decisions.append((plans, router.decisions[-1].candidates))
+        assert decisions[0] == decisions[1]
+    assert kept._boards and all(b.memo is not None for b in kept._boards.values())
+    assert 0 < followed["alone"] and 0 < followed["all"]  # both ways of following were taken
+
+
+@pytest.fixture
+def followed(monkeypatch: pytest.MonkeyPatch) -> dict[str, int]:
+    """How often Scores.replace scored one row alone, and how often all of them."""
+    from gateway.scorecard import Scores
+
+    counts = {"alone": 0, "all": 0}
+    replace = Scores.replace
+
+    def counted(self: Scores, i: int, row: list[float]) -> bool:
+        alone = replace(self, i, row)
+        counts["alone" if alone else "all"] += 1
+        return alone
+
+    monkeypatch.setattr(Scores, "replace", counted)
+    return counts

@@ -282,7 +282,7 @@ def test_a_board_keeps_rows_until_an_lp_observes_or_the_refresh_lapses() -> None
     # made; an observation of one LP recomputes that LP's row (at the time of the decision)
     # and no other; once older than Refresh, every row is computed again.
     card = decided_card()
-    assert card.settings.refresh_s == 0.01
+    assert card.settings.refresh_s is None and card.settings.refresh == 60.0 / 300  # half-life / 300
     lps = ["LP_A", "LP_B", "LP_C", "LP_D", "LP_NEW"]
     plan = card.profile_plan("hft")
     now = T1 + 40.0
@@ -298,7 +298,8 @@ def test_a_board_keeps_rows_until_an_lp_observes_or_the_refresh_lapses() -> None
     card.on_sent(b"U", "LP_B", "ABC", 1, 500, later, bid=99.99, ask=100.01, typical=1000)
     card.on_answer(b"U", later + 0.001)
     moved = card.decision_board(lps, "XYZ", 0, plan, later + 0.001)
-    assert moved is board and board.memo is None
+    assert moved is board and board.memo == "derived" and board.changed == [1]  # the caller's to follow
+    board.changed = []
     fresh = card.decision_rows(lps, "XYZ", 0, plan, later + 0.001)
     assert board.rows[1] == fresh[0][1] and board.rates[1] == fresh[1][1]
     assert board.rows[1] != exact[0][1]
@@ -306,23 +307,24 @@ def test_a_board_keeps_rows_until_an_lp_observes_or_the_refresh_lapses() -> None
     # LP_NEW had no figures: its first observation moves its row too
     card.on_sent(b"N", "LP_NEW", "XYZ", 1, 500, later + 0.002, bid=99.99, ask=100.01, typical=1000)
     card.on_answer(b"N", later + 0.003)
-    assert card.decision_board(lps, "XYZ", 0, plan, later + 0.003) is board
+    assert card.decision_board(lps, "XYZ", 0, plan, later + 0.003) is board and board.changed == [4]
     assert board.rows[4] == card.decision_rows(lps, "XYZ", 0, plan, later + 0.003)[0][4] != exact[0][4]
     # older than Refresh: all rows again, exactly those of the moment
-    lapsed = now + 0.02
+    lapsed = now + 0.21
     again = card.decision_board(lps, "XYZ", 0, plan, lapsed)
     assert (again.rows, again.rates) == card.decision_rows(lps, "XYZ", 0, plan, lapsed)
-    assert again.memo is None
+    assert again.memo is None and again.changed == []
     # time going back, other LPs, another bucket or new weights: another computation
     assert (card.decision_board(lps, "XYZ", 0, plan, now).rows) == card.decision_rows(
         lps, "XYZ", 0, plan, now
     )[0]
-    assert card.decision_board(lps[:2], "XYZ", 0, plan, now).rows == card.decision_rows(
-        lps[:2], "XYZ", 0, plan, now
-    )[0]
-    assert card.decision_board(lps, "XYZ", 1, plan, now).rows == card.decision_rows(
-        lps, "XYZ", 1, plan, now
-    )[0]
+    assert (
+        card.decision_board(lps[:2], "XYZ", 0, plan, now).rows
+        == card.decision_rows(lps[:2], "XYZ", 0, plan, now)[0]
+    )
+    assert (
+        card.decision_board(lps, "XYZ", 1, plan, now).rows == card.decision_rows(lps, "XYZ", 1, plan, now)[0]
+    )
     card.set_weights("hft", {"fill_rate": 1.0})
     plan2 = card.profile_plan("hft")
     b2 = card.decision_board(lps, "XYZ", 0, plan2, now)
@@ -385,3 +387,54 @@ def test_boards_are_not_written_in_a_snapshot_and_are_emptied_when_figures_come_
     assert other._boards == {} and other._lp_level == {}
     fresh = other.decision_board(lps, "XYZ", 0, other.profile_plan("hft"), now)
     assert fresh is not stale and fresh.rows == card.decision_rows(lps, "XYZ", 0, plan, now)[0]
+
+
+@pytest.mark.parametrize("normalization", ["minmax", "zscore"])
+def test_scores_follow_replaced_rows_exactly_as_computed_afresh(normalization: str) -> None:
+    # Scores.replace changes one row: only that score is computed again while its values stay
+    # inside each KPI's range across the rows, else all of them; either way the values are
+    # those of composite() on the rows as they are now, to the last bit.
+    import random
+
+    card = Scorecard(ScorecardSettings(normalization=normalization))
+    card.set_weights(
+        "mixed", {"latency": 0.4, "fill_rate": 0.3, "price_improvement": 0.2, "ack_latency": 0.1}
+    )
+    rng = random.Random(7)
+    for profile in ("hft", "block", "best_price", "mixed"):
+        plan = card.profile_plan(profile)
+        width = len(plan.pj)
+        rows = [[rng.uniform(0.0, 1.0) for _ in range(width)] for _ in range(12)]
+        scores = card.scored(plan, rows)
+        assert scores.values == card.composite(plan, rows)
+        alone = again = 0
+        for _ in range(300):
+            i = rng.randrange(len(rows))
+            row = [
+                rng.uniform(0.1, 0.9) if rng.random() < 0.8 else rng.uniform(-0.5, 1.5) for _ in range(width)
+            ]
+            if rng.random() < 0.1:
+                row = list(rows[i])  # the same figures again
+            rows[i] = row
+            if scores.replace(i, row):
+                alone += 1
+            else:
+                again += 1
+            assert scores.values == card.composite(plan, rows)
+        if normalization == "minmax":
+            assert alone > 50 and again > 10  # both ways taken
+        else:
+            assert alone == 0  # z-scores move with every row
+    one = card.scored(card.profile_plan("hft"), [[0.5] * len(card.profile_plan("hft").pj)])
+    assert one.replace(0, [0.7] * len(card.profile_plan("hft").pj)) is False and one.values == [
+        card.composite(card.profile_plan("hft"), [[0.7] * len(card.profile_plan("hft").pj)])[0]
+    ]
+
+
+def test_refresh_defaults_to_a_three_hundredth_of_the_half_life() -> None:
+    assert ScorecardSettings().refresh == 1.0  # half-life 300 s: weights at most 0.23 % late
+    assert ScorecardSettings(half_life_s=3.0).refresh == 0.01
+    assert ScorecardSettings(half_life_s=3.0, refresh_s=0.5).refresh == 0.5
+    assert parse_scorecard_settings({}, "test").refresh_s is None
+    assert Scorecard(parse_scorecard_settings({"HalfLife": 30}, "test"))._refresh == 0.1
+    assert math.exp(-math.log(2) * ScorecardSettings().refresh / 300.0) > 1 - 0.0024
