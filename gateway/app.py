@@ -19,7 +19,7 @@ import signal
 import time
 from collections.abc import Callable, Sequence
 from decimal import Decimal
-from typing import Any
+from typing import Any, cast
 
 from gateway.config import GatewaySettings
 from gateway.fix.codec import Message
@@ -273,6 +273,28 @@ class GatewayApplication(BaseApplication):
             return None
         refusal = self.risk.check_child(lp, parent.inst, qty, ref, now)
         return None if refusal is None else refusal.text
+
+    def children_allowed(
+        self, lps: Sequence[str], parent: ParentOrder, qty: int, prices: Sequence[int | None], now: float
+    ) -> list[str | None]:
+        """``child_allowed`` of each LP in ``lps`` at the price beside it, in one call."""
+        refs: Sequence[int | None] = prices
+        if None in prices:
+            mid = self.marketdata.mid(parent.symbol, now)
+            ref = int(mid) if mid else None
+            refs = [ref if price is None else price for price in prices]
+        texts: list[str | None] = [None] * len(lps)
+        asked = [i for i, r in enumerate(refs) if r is not None] if None in refs else None
+        if asked is None:
+            checked = self.risk.check_children(lps, parent.inst, qty, cast(Sequence[int], refs), now)
+            return [None if r is None else r.text for r in checked]
+        # without a reference price a child is not checked (as child_allowed)
+        got = self.risk.check_children(
+            [lps[i] for i in asked], parent.inst, qty, [r for r in refs if r is not None], now
+        )
+        for i, r in zip(asked, got, strict=True):
+            texts[i] = None if r is None else r.text
+        return texts
 
     def _plan(self, parent: ParentOrder, available: int, now: float) -> list[ChildPlan]:
         """The router's plan; when it sends nothing, why each LP was passed over is kept in

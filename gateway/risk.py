@@ -21,7 +21,7 @@ from __future__ import annotations
 
 import difflib
 import math
-from collections.abc import Collection, Mapping
+from collections.abc import Collection, Mapping, Sequence
 from dataclasses import dataclass, field
 from decimal import Decimal, InvalidOperation
 from fractions import Fraction
@@ -639,41 +639,56 @@ class RiskEngine:
         reference price the router used. `now` is unused today; it keeps the signature
         ready for time-based LP limits.
         """
-        state = self._lp(lp)
-        if self._kill_all is not None or self._kill_lps:
-            text = self._kill_text(lp=lp)
-            if text is not None:
-                return self._reject(KILL_SWITCH, text, state.scope)
-        lim = state.inst_limits(inst)
-        if lim.max_qty is not None and qty > lim.max_qty:
-            return self._reject(
-                LP_MAX_ORDER_QTY,
-                f"child order quantity {_fmt_qty(inst, qty)} exceeds the limit "
-                f"{_fmt_dec(state.limits.max_order_qty, inst.qty_decimals)} for LP {lp}",
-                state.scope,
-            )
-        notional = qty * price
-        if lim.max_notional is not None and notional > lim.max_notional:
-            return self._reject(
-                LP_MAX_ORDER_NOTIONAL,
-                f"child order notional {_fmt_notional(inst, notional)} exceeds the limit "
-                f"{_fmt_dec(state.limits.max_order_notional, 2)} for LP {lp}",
-                state.scope,
-            )
-        if state.limits.max_open_notional is not None:
-            added = state.units_at_open_scale(notional, inst.qty_scale * inst.price_scale)
-            assert state.max_open is not None
-            if state.open_units + added > state.max_open:
-                scale = state.open_scale
-                return self._reject(
-                    LP_OPEN_NOTIONAL,
-                    f"open notional at LP {lp} would be {_fmt_scaled(state.open_units + added, scale)} "
-                    f"(open {_fmt_scaled(state.open_units, scale)} + this order "
-                    f"{_fmt_scaled(added, scale)}); the limit is "
-                    f"{_fmt_dec(state.limits.max_open_notional, 2)}",
+        return self.check_children((lp,), inst, qty, (price,), now)[0]
+
+    def check_children(
+        self, lps: Sequence[str], inst: Instrument, qty: int, prices: Sequence[int], now: float
+    ) -> list[RiskReject | None]:
+        """``check_child`` of a child of `qty` to each LP in `lps` at the price beside it, in
+        one call (a routing decision asks for every LP): the refusal of each, or None."""
+        out: list[RiskReject | None] = [None] * len(lps)
+        kills = self._kill_all is not None or bool(self._kill_lps)
+        states = self._lps
+        unit_scale = inst.qty_scale * inst.price_scale
+        for i, (lp, price) in enumerate(zip(lps, prices, strict=True)):
+            state = states.get(lp) or self._lp(lp)
+            if kills:
+                text = self._kill_text(lp=lp)
+                if text is not None:
+                    out[i] = self._reject(KILL_SWITCH, text, state.scope)
+                    continue
+            lim = state.inst_limits(inst)
+            if lim.max_qty is not None and qty > lim.max_qty:
+                out[i] = self._reject(
+                    LP_MAX_ORDER_QTY,
+                    f"child order quantity {_fmt_qty(inst, qty)} exceeds the limit "
+                    f"{_fmt_dec(state.limits.max_order_qty, inst.qty_decimals)} for LP {lp}",
                     state.scope,
                 )
-        return None
+                continue
+            notional = qty * price
+            if lim.max_notional is not None and notional > lim.max_notional:
+                out[i] = self._reject(
+                    LP_MAX_ORDER_NOTIONAL,
+                    f"child order notional {_fmt_notional(inst, notional)} exceeds the limit "
+                    f"{_fmt_dec(state.limits.max_order_notional, 2)} for LP {lp}",
+                    state.scope,
+                )
+                continue
+            if state.limits.max_open_notional is not None:
+                added = state.units_at_open_scale(notional, unit_scale)
+                assert state.max_open is not None
+                if state.open_units + added > state.max_open:
+                    scale = state.open_scale
+                    out[i] = self._reject(
+                        LP_OPEN_NOTIONAL,
+                        f"open notional at LP {lp} would be {_fmt_scaled(state.open_units + added, scale)} "
+                        f"(open {_fmt_scaled(state.open_units, scale)} + this order "
+                        f"{_fmt_scaled(added, scale)}); the limit is "
+                        f"{_fmt_dec(state.limits.max_open_notional, 2)}",
+                        state.scope,
+                    )
+        return out
 
     def child_opened(self, lp: str, inst: Instrument, qty: int, price: int) -> None:
         """A child order of `qty` at `price` (inst units) is working at `lp`."""

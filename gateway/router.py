@@ -57,11 +57,17 @@ class LpView(Protocol):
 class BatchLpView(LpView, Protocol):
     """A view that also answers for many LPs in one call (the scorecard router uses these
     when the view has them): ``availability(lps)`` is ``[available(lp) for lp in lps]``,
-    ``lp_touches(symbol, now)`` maps each LP whose ``quote`` is not None to it."""
+    ``lp_touches(symbol, now)`` maps each LP whose ``quote`` is not None to it,
+    ``children_allowed(lps, parent, qty, prices, now)`` is ``child_allowed`` of each LP at the
+    price beside it."""
 
     def availability(self, lps: Sequence[str]) -> list[bool]: ...
 
     def lp_touches(self, symbol: str, now: float) -> Mapping[str, Quote]: ...
+
+    def children_allowed(
+        self, lps: Sequence[str], parent: ParentOrder, qty: int, prices: Sequence[int | None], now: float
+    ) -> list[str | None]: ...
 
 
 class Candidate(NamedTuple):
@@ -266,9 +272,11 @@ class ScorecardRouter:
         # the view's answers for all LPs at once, where it has them
         self._availability: Callable[[Sequence[str]], list[bool]] | None = None
         self._touches: Callable[[str, float], Mapping[str, Quote]] | None = None
+        self._allowed: Callable[..., list[str | None]] | None = None
         if isinstance(view, BatchLpView):
             self._availability = view.availability
             self._touches = view.lp_touches
+            self._allowed = view.children_allowed
 
     def _sized(self, inst: Instrument) -> tuple[int, float]:
         """The instrument's slice (``_slice``) and TypicalSize as a float, worked out once."""
@@ -336,6 +344,8 @@ class ScorecardRouter:
         quote_of = view.quote
         touches = None if self._touches is None else self._touches(symbol, now)
         allowed = view.child_allowed
+        batch = self._allowed
+        asked: list[tuple[int, str, list[float], int | None]] = []  # (place in candidates, ...)
         for lp, row, rate in zip(lps, rows, rates, strict=False):
             if row is None:
                 passed(self._not_available[lp])
@@ -354,6 +364,9 @@ class ScorecardRouter:
                     continue
                 if not fixed_price:
                     price = ask if is_buy else bid
+            if batch is not None:  # risk asked below, for all of them at once
+                asked.append((len(candidates), lp, row, price))
+                continue
             refusal = allowed(lp, parent, probe_qty, price, now)
             if refusal:
                 passed(Candidate(lp, False, refusal))
@@ -361,6 +374,18 @@ class ScorecardRouter:
             prices[lp] = price
             eligible.append(lp)
             eligible_rows.append(row)
+        if asked and batch is not None:
+            refusals = batch([a[1] for a in asked], parent, probe_qty, [a[3] for a in asked], now)
+            refused: list[tuple[int, Candidate]] = []
+            for (at, lp, row, price), refusal in zip(asked, refusals, strict=True):
+                if refusal:
+                    refused.append((at, Candidate(lp, False, refusal)))
+                    continue
+                prices[lp] = price
+                eligible.append(lp)
+                eligible_rows.append(row)
+            for shift, (at, c) in enumerate(refused):  # in the LPs' order among the others passed over
+                candidates.insert(at + shift, c)
 
         # the eligible LPs' scores, best first, ties by name (a stable sort of the names),
         # kept on the board with their candidates as if none were chosen: the same eligible

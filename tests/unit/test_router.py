@@ -576,3 +576,55 @@ def followed(monkeypatch: pytest.MonkeyPatch) -> dict[str, int]:
 
     monkeypatch.setattr(Scores, "replace", counted)
     return counts
+
+
+class BatchView(View):
+    """The same fake view answering for all LPs at once too (BatchLpView)."""
+
+    def availability(self, lps: list[str]) -> list[bool]:
+        return [self.available(lp) for lp in lps]
+
+    def lp_touches(self, symbol: str, now: float) -> dict[str, tuple[int | None, int | None]]:
+        quotes = {lp: self.quote(lp, symbol, now) for lp in [*LPS, "LP_E", "LP_F"]}
+        return {lp: q for lp, q in quotes.items() if q is not None}
+
+    def children_allowed(
+        self, lps: list[str], parent: ParentOrder, qty: int, prices: list[int | None], now: float
+    ) -> list[str | None]:
+        return [self.child_allowed(lp, parent, qty, p, now) for lp, p in zip(lps, prices, strict=True)]
+
+
+def test_a_batch_view_gives_the_decisions_of_the_one_lp_answers() -> None:
+    # Risk asked for all LPs at once: refusals among the candidates in the LPs' order, as when
+    # asked one LP at a time, whatever else passes LPs over before them.
+    from gateway.router import BatchLpView
+
+    lps = [*LPS, "LP_E", "LP_F"]
+    views = (View(), BatchView())
+    assert not isinstance(views[0], BatchLpView) and isinstance(views[1], BatchLpView)
+    cards = [Desk().card, Desk().card]
+    routers = [ScorecardRouter(card, view, lps) for card, view in zip(cards, views, strict=True)]
+    cases = [
+        ({}, set(), {}),
+        ({"LP_B": "LP_B over its limit"}, set(), {}),
+        ({"LP_A": "no", "LP_F": "no either"}, {"LP_C"}, {("LP_D", "ACME"): (10050, 10060)}),
+        ({lp: "all refused" for lp in lps}, set(), {}),
+        ({"LP_E": "refused"}, {"LP_A"}, {("LP_B", "ACME"): (10050, 10060), ("LP_F", "ACME"): None}),
+    ]
+    for n, (refuse, down, quotes) in enumerate(cases):
+        got = []
+        for router, view in zip(routers, views, strict=True):
+            view.refuse, view.down, view.quotes = dict(refuse), set(down), dict(quotes)
+            for price in (10010, None):
+                parent = ParentOrder(
+                    b"O%d" % n, "OMS", b"P%d" % n, ACME, b"1", OrdType.LIMIT if price else OrdType.MARKET,
+                    TimeInForce.DAY, 5000, price, T0,
+                )  # fmt: skip
+                plans = router.plan(parent, 5000, T0)
+                got.append((plans, router.decisions[-1].candidates, list(view.asked)))
+                view.asked.clear()
+        half = len(got) // 2
+        assert got[:half] == got[half:]
+        assert [c.why for c in got[0][1] if c.lp in refuse and not c.eligible] == [
+            refuse[lp] for lp in lps if lp in refuse and lp not in down and (lp, "ACME") not in quotes
+        ]
