@@ -17,7 +17,7 @@ import math
 import os
 import signal
 import time
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from decimal import Decimal
 from typing import Any, cast
 
@@ -37,7 +37,7 @@ from gateway.recovery import GatewayJournal
 from gateway.risk import RiskEngine, parse_risk_settings
 from gateway.router import ScorecardRouter, ScorecardRouterSettings, StaticRouter
 from gateway.scorecard import Scorecard, parse_scorecard_settings
-from gateway.sessions.session import NotLoggedOn, Session, SessionEvent
+from gateway.sessions.session import LOGGED_ON, NotLoggedOn, Session, SessionEvent
 from gateway.sessions.transport import BaseApplication, Engine
 
 logger = logging.getLogger("fixgw.app")
@@ -248,14 +248,15 @@ class GatewayApplication(BaseApplication):
         killed = risk.killed_lps()
         return [
             (session := sessions.get(lp)) is not None
-            and session.logged_on
+            and session.state == LOGGED_ON  # Session.logged_on, without a call per LP
             and lp not in disabled
             and lp not in killed
             for lp in lps
         ]
 
-    def lp_touches(self, symbol: str, now: float) -> dict[str, tuple[int | None, int | None]]:
-        """``quote`` of every LP with a live book for ``symbol``, in one call."""
+    def lp_touches(self, symbol: str, now: float) -> Mapping[str, tuple[int | None, int | None]]:
+        """``quote`` of every LP with a live book for ``symbol``, in one call (kept by the
+        market data until a book of the symbol changes: not to be modified)."""
         return self.marketdata.lp_touches(symbol, now)
 
     def quote(self, lp: str, symbol: str, now: float) -> tuple[int | None, int | None] | None:

@@ -20,7 +20,7 @@ from __future__ import annotations
 
 import math
 import re
-from collections.abc import Callable, Iterable, Sequence
+from collections.abc import Callable, Iterable, Mapping, Sequence
 from decimal import Decimal, InvalidOperation
 from typing import Any, Final, NamedTuple
 
@@ -231,16 +231,21 @@ class _Symbol:
     the symbol sets ``valid_until`` to -inf; ``valid_until`` is otherwise the earliest
     expiry among the books the cached quote came from (a book that did not contribute
     cannot change the best by ageing out). ``computed_at`` guards against time passed in
-    going backwards.
+    going backwards. The LPs' touches (``MarketData.lp_touches``) are cached the same way
+    (``touches_at``, ``touches_until``: the earliest expiry of the books in them), and made
+    stale by the same events.
     """
 
-    __slots__ = ("books", "computed_at", "quote", "valid_until")
+    __slots__ = ("books", "computed_at", "quote", "touches", "touches_at", "touches_until", "valid_until")
 
     def __init__(self) -> None:
         self.books: dict[str, Book] = {}
         self.quote: Quote | None = None
         self.computed_at = _INF
         self.valid_until = -_INF
+        self.touches: dict[str, tuple[int | None, int | None]] = {}
+        self.touches_at = _INF
+        self.touches_until = -_INF
 
 
 class MarketData:
@@ -294,7 +299,7 @@ class MarketData:
             raise ValueError("max_age must be positive")
         self._max_age = float(value)
         for st in self._symbols.values():
-            st.valid_until = -_INF
+            st.valid_until = st.touches_until = -_INF
 
     def set_available(self, lp: str, available: bool) -> None:
         """An LP logged out or disabled keeps its books but they count for nothing."""
@@ -319,14 +324,15 @@ class MarketData:
             st = symbols[symbol]
             del st.books[lp]
             if st.books:
-                st.valid_until = -_INF
+                st.valid_until = st.touches_until = -_INF
             else:
                 del symbols[symbol]
 
     def _invalidate_lp(self, lp: str) -> None:
         symbols = self._symbols
         for symbol in self._by_lp.get(lp, ()):
-            symbols[symbol].valid_until = -_INF
+            st = symbols[symbol]
+            st.valid_until = st.touches_until = -_INF
 
     # --- updates from already-decoded entries -------------------------------------------
     def _book(self, lp: str, symbol: str, now: float) -> Book:
@@ -337,7 +343,7 @@ class MarketData:
         if book is None:
             book = st.books[lp] = Book(lp, symbol, now)
             self._by_lp.setdefault(lp, {})[symbol] = book
-        st.valid_until = -_INF
+        st.valid_until = st.touches_until = -_INF
         return book
 
     def on_snapshot(self, lp: str, symbol: str, entries: Iterable[Entry], now: float) -> list[str]:
@@ -623,21 +629,31 @@ class MarketData:
             if now <= book.updated + max_age and lp not in unavailable
         }
 
-    def lp_touches(self, symbol: str, now: float) -> dict[str, tuple[int | None, int | None]]:
+    def lp_touches(self, symbol: str, now: float) -> Mapping[str, tuple[int | None, int | None]]:
         """(bid, ask) of ``lp_quote`` for every LP with a live book for ``symbol``, in one call
-        (the router asks of each LP for each decision); an LP without one is absent."""
+        (the router asks of each LP for each decision); an LP without one is absent. Kept
+        until a book of the symbol changes or one of them ages out: not to be modified."""
         st = self._symbols.get(symbol)
         if st is None:
             return {}
+        if st.touches_at <= now <= st.touches_until:
+            return st.touches
         max_age = self._max_age
         unavailable = self._unavailable
         out: dict[str, tuple[int | None, int | None]] = {}
+        until = _INF
         for lp, book in st.books.items():
-            if now > book.updated + max_age or lp in unavailable:
+            expires = book.updated + max_age
+            if now > expires or lp in unavailable:
                 continue
+            if expires < until:
+                until = expires
             b = book.bid_top
             a = book.ask_top
             out[lp] = (None if b is None else b[0], None if a is None else a[0])
+        st.touches = out
+        st.touches_at = now
+        st.touches_until = until
         return out
 
     def book(self, lp: str, symbol: str) -> Book | None:

@@ -649,7 +649,8 @@ class RiskEngine:
         out: list[RiskReject | None] = [None] * len(lps)
         kills = self._kill_all is not None or bool(self._kill_lps)
         states = self._lps
-        unit_scale = inst.qty_scale * inst.price_scale
+        symbol, qty_scale, price_scale = inst.symbol, inst.qty_scale, inst.price_scale
+        unit_scale = qty_scale * price_scale
         for i, (lp, price) in enumerate(zip(lps, prices, strict=True)):
             state = states.get(lp) or self._lp(lp)
             if kills:
@@ -657,7 +658,9 @@ class RiskEngine:
                 if text is not None:
                     out[i] = self._reject(KILL_SWITCH, text, state.scope)
                     continue
-            lim = state.inst_limits(inst)
+            lim = state.by_symbol.get(symbol)  # inst_limits, without a call when it is known
+            if lim is None or lim.qty_scale != qty_scale or lim.price_scale != price_scale:
+                lim = state.inst_limits(inst)
             if lim.max_qty is not None and qty > lim.max_qty:
                 out[i] = self._reject(
                     LP_MAX_ORDER_QTY,
@@ -676,7 +679,12 @@ class RiskEngine:
                 )
                 continue
             if state.limits.max_open_notional is not None:
-                added = state.units_at_open_scale(notional, unit_scale)
+                open_scale = state.open_scale
+                added = (
+                    notional * (open_scale // unit_scale)  # units_at_open_scale when the scale holds
+                    if unit_scale <= open_scale
+                    else state.units_at_open_scale(notional, unit_scale)
+                )
                 assert state.max_open is not None
                 if state.open_units + added > state.max_open:
                     scale = state.open_scale

@@ -597,3 +597,33 @@ def test_top_of_book_stream_moves_its_level() -> None:
     depth.on_snapshot("LP", "X", [(0, 10000, 5)], 0.0)
     depth.on_incremental("LP", [(1, "X", 0, 9990, 5)], 1.0)
     assert depth.best("X", 1.0).bid == 10000  # type: ignore[union-attr]
+
+
+def test_lp_touches_kept_between_calls_are_always_the_lps_quotes_of_the_moment() -> None:
+    # lp_touches is kept per symbol until a book changes or ages out: after each event it
+    # must still be what lp_quote of each LP says at that moment.
+    md = MarketData(max_age=5.0)
+    three_lps(md, now=0.0)
+    lps = ["LP_A", "LP_B", "LP_C", "LP_D"]
+
+    def check(now: float) -> dict[str, tuple[int | None, int | None]]:
+        got = dict(md.lp_touches("XYZ", now))
+        quotes = {lp: md.lp_quote(lp, "XYZ", now) for lp in lps}
+        assert got == {lp: (q.bid, q.ask) for lp, q in quotes.items() if q is not None}
+        assert md.lp_touches("XYZ", now) is md.lp_touches("XYZ", now)  # kept
+        return got
+
+    assert len(check(1.0)) == 3
+    md.on_snapshot("LP_D", "XYZ", [(BID, 9990, 5)], 2.0)  # a fourth LP, bid only
+    assert check(2.0)["LP_D"] == (9990, None)
+    md.on_incremental("LP_A", [(CHANGE, "XYZ", BID, 10000, 7), (NEW, "XYZ", BID, 10001, 1)], 3.0)
+    assert check(3.0)["LP_A"][0] == 10001
+    assert set(check(5.5)) == {"LP_A", "LP_D"}  # the books of time 0 aged out
+    assert set(check(4.0)) == {"LP_A", "LP_B", "LP_C", "LP_D"}  # time going back: not the later answer
+    md.set_available("LP_D", False)
+    assert "LP_D" not in check(4.0)
+    md.set_available("LP_D", True)
+    md.clear_lp("LP_A")
+    assert set(check(4.0)) == {"LP_B", "LP_C", "LP_D"}
+    md.max_age = 1.0
+    assert set(check(4.0)) == set() and md.lp_touches("NOPE", 4.0) == {}
