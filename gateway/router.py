@@ -555,24 +555,23 @@ class _Ranking:
     def follow(self, changed: list[int], board: Any) -> None:
         """The board's rows at places ``changed`` were computed again: score them, and
         rank them again (every LP when a KPI's range across the LPs moved)."""
-        scored = self.scored
         places = self.places
         lps = board.lps
         rows = board.rows
         moved: list[str] = []
-        whole = False
+        changes: list[tuple[int, list[float]]] = []
         for b in changed:
             lp = lps[b]
             i = places.get(lp)
             if i is None:  # not eligible for this decision: not scored
                 continue
-            if not scored.replace(i, rows[b]):
-                whole = True
+            changes.append((i, rows[b]))
             moved.append(lp)
         if not moved:
             return
+        scored = self.scored
         scores = self.scores
-        if whole:
+        if not scored.replace(changes) or 2 * len(set(moved)) > len(places):
             self.scores = scores = dict(zip(places, scored.values, strict=True))
             self.ranked = sorted(sorted(places), key=scores.__getitem__, reverse=True)
             self.lower = [_candidate((lp, True, LOWER_SCORE, scores[lp])) for lp in self.ranked]
@@ -580,7 +579,7 @@ class _Ranking:
         values = scored.values
         ranked = self.ranked
         order = _by_score(scores)
-        for lp in moved:
+        for lp in set(moved):
             ranked.remove(lp)
             scores[lp] = values[places[lp]]
             insort(ranked, lp, key=order)

@@ -795,10 +795,10 @@ class Scores:
     CDF), "lower is better" ones inverted, weighted, summed in the profile's order, and the
     sum multiplied by 100 x max(0, 1 - penalty x min(1, max(0, rejection rate))).
 
-    ``replace(i, row)`` changes one row: when the row's old and new values lie inside each
-    weighted KPI's range across the rows (min-max), no other row's normalised values move
-    and only ``values[i]`` is computed again, with the same arithmetic, so the values are
-    always exactly those of computing every row afresh.
+    ``replace`` changes rows: when their old and new values lie inside each weighted KPI's
+    range across the rows (min-max), no other row's normalised values move and only their
+    values are computed again, with the same arithmetic, so the values are always exactly
+    those of computing every row afresh.
     """
 
     __slots__ = ("bounds", "cols", "n", "penalty", "plan", "values", "zscore")
@@ -866,27 +866,35 @@ class Scores:
         f = 1.0 - self.penalty * (r if r < 1.0 else 1.0)
         return 100.0 * a * (f if f > 0.0 else 0.0)
 
-    def replace(self, i: int, row: list[float]) -> bool:
-        """Row ``i`` is now ``row``. True when only ``values[i]`` changed; False when every
-        value was computed again (a KPI's range across the rows moved, or z-scores)."""
+    def replace(self, changes: Iterable[tuple[int, list[float]]]) -> bool:
+        """Rows changed: row ``i`` is now ``row`` for each (i, row). True when only their
+        values changed; False when every value was computed again (a KPI's range across the
+        rows moved, or z-scores)."""
         cols = self.cols
         again = self.zscore or self.n == 1
-        for t, (p, _, _) in enumerate(self.plan.terms):
-            col = cols[p]
-            old, new = col[i], row[p]
-            if old == new:  # also a KPI weighed twice, after its first term
-                continue
-            col[i] = new
-            if not again:
-                lo, hi, _ = self.bounds[t]
-                if not (lo < old < hi and lo <= new <= hi) and (min(col) != lo or max(col) != hi):
-                    again = True
+        terms = self.plan.terms
+        bounds = self.bounds
         reject = self.plan.reject
-        cols[reject][i] = row[reject]
+        places: list[int] = []
+        for i, row in changes:
+            places.append(i)
+            for t, (p, _, _) in enumerate(terms):
+                col = cols[p]
+                old, new = col[i], row[p]
+                if old == new:  # also a KPI weighed twice, after its first term
+                    continue
+                col[i] = new
+                if not again:
+                    lo, hi, _ = bounds[t]
+                    if not (lo < old < hi and lo <= new <= hi) and (min(col) != lo or max(col) != hi):
+                        again = True
+            cols[reject][i] = row[reject]
         if again:
             self._compute()
             return False
-        self.values[i] = self._value(i)
+        values = self.values
+        for i in places:
+            values[i] = self._value(i)
         return True
 
 

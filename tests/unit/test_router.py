@@ -569,8 +569,8 @@ def followed(monkeypatch: pytest.MonkeyPatch) -> dict[str, int]:
     counts = {"alone": 0, "all": 0}
     replace = Scores.replace
 
-    def counted(self: Scores, i: int, row: list[float]) -> bool:
-        alone = replace(self, i, row)
+    def counted(self: Scores, changes: list[tuple[int, list[float]]]) -> bool:
+        alone = replace(self, changes)
         counts["alone" if alone else "all"] += 1
         return alone
 

@@ -409,14 +409,18 @@ def test_scores_follow_replaced_rows_exactly_as_computed_afresh(normalization: s
         assert scores.values == card.composite(plan, rows)
         alone = again = 0
         for _ in range(300):
-            i = rng.randrange(len(rows))
-            row = [
-                rng.uniform(0.1, 0.9) if rng.random() < 0.8 else rng.uniform(-0.5, 1.5) for _ in range(width)
-            ]
-            if rng.random() < 0.1:
-                row = list(rows[i])  # the same figures again
-            rows[i] = row
-            if scores.replace(i, row):
+            changes = []
+            for _ in range(rng.choice((1, 1, 2, 3))):  # one row or a few at once
+                i = rng.randrange(len(rows))
+                row = [
+                    rng.uniform(0.1, 0.9) if rng.random() < 0.8 else rng.uniform(-0.5, 1.5)
+                    for _ in range(width)
+                ]
+                if rng.random() < 0.1:
+                    row = list(rows[i])  # the same figures again
+                rows[i] = row
+                changes.append((i, row))
+            if scores.replace(changes):
                 alone += 1
             else:
                 again += 1
@@ -426,7 +430,7 @@ def test_scores_follow_replaced_rows_exactly_as_computed_afresh(normalization: s
         else:
             assert alone == 0  # z-scores move with every row
     one = card.scored(card.profile_plan("hft"), [[0.5] * len(card.profile_plan("hft").pj)])
-    assert one.replace(0, [0.7] * len(card.profile_plan("hft").pj)) is False and one.values == [
+    assert one.replace([(0, [0.7] * len(card.profile_plan("hft").pj))]) is False and one.values == [
         card.composite(card.profile_plan("hft"), [[0.7] * len(card.profile_plan("hft").pj)])[0]
     ]
 
