@@ -43,6 +43,7 @@ from gateway.sessions.transport import BaseApplication, Engine
 logger = logging.getLogger("fixgw.app")
 
 MARKOUT_TICK_S = 0.05  # markouts mature on a tick this coarse (see _schedule_markouts)
+MARKOUT_SLICE_S = 0.01  # one callback matures those due this close to the first (_mature_markouts)
 TENURE_S = 0.25  # what survived this long is frozen out of the collector's walks (see tenure)
 
 
@@ -197,7 +198,7 @@ class GatewayApplication(BaseApplication):
         self.listeners: list[Callable[[str, dict[str, Any]], None]] = []
         self._timer: asyncio.Task[None] | None = None
         self.counts: dict[str, int] = {}
-        self._markout_timer: asyncio.TimerHandle | None = None
+        self._markout_timer: asyncio.Handle | None = None
         self._markout_due: float | None = None
         self._markout_fired = 0.0
         # metrics: histograms and counters the order path records; the rest is read at scrape time
@@ -490,11 +491,29 @@ class GatewayApplication(BaseApplication):
         self._markout_timer = loop.call_later(delay, self._mature_markouts)
 
     def _mature_markouts(self) -> None:
+        """Mature what is due a slice at a time: the markouts due within MARKOUT_SLICE_S of the
+        first, then the loop's I/O, then the next slice (``call_soon``). A tick's worth at once
+        (150 markouts at 1,000 fills/s, 0.3-1.5 ms) held up every order that arrived meanwhile.
+        A slice is scored at the end of its window (at most ``now``): the times given to the
+        scorecard still only grow, and the journal replays them as given."""
         self._markout_timer = None
         self._markout_due = None
         now = self._markout_fired = time.time()
-        self.scorecard.mature(now, lambda symbol: self.mid_price(symbol, now))
-        self._schedule_markouts()
+        card = self.scorecard
+        due = card.next_markout()
+        if due is None:
+            return
+        card.mature(min(now, due + MARKOUT_SLICE_S), lambda symbol: self.mid_price(symbol, now))
+        due = card.next_markout()
+        if due is None or due > now:
+            self._schedule_markouts()
+            return
+        try:
+            loop = asyncio.get_running_loop()
+        except RuntimeError:
+            return  # driven without a loop (tests): called again by hand
+        self._markout_due = now
+        self._markout_timer = loop.call_soon(self._mature_markouts)
 
     def quote_size(self, lp: str, symbol: str, is_buy: bool, now: float) -> int | None:
         """The LP's displayed size on the side a child would take (for spraying)."""
