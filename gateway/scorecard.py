@@ -795,13 +795,14 @@ class Scores:
     CDF), "lower is better" ones inverted, weighted, summed in the profile's order, and the
     sum multiplied by 100 x max(0, 1 - penalty x min(1, max(0, rejection rate))).
 
-    ``replace`` changes rows: when their old and new values lie inside each weighted KPI's
-    range across the rows (min-max), no other row's normalised values move and only their
-    values are computed again, with the same arithmetic, so the values are always exactly
-    those of computing every row afresh.
+    ``replace`` changes rows. With min-max, each weighted KPI's part of every row's sum is
+    kept: a KPI whose range across the rows did not move keeps the parts of the other
+    rows, so only the changed rows' parts are computed again, and only their values when
+    no range moved. The arithmetic is the same whichever way a value is reached: the values
+    are always exactly those of computing every row afresh.
     """
 
-    __slots__ = ("bounds", "cols", "n", "penalty", "plan", "values", "zscore")
+    __slots__ = ("bounds", "cols", "factors", "n", "parts", "penalty", "plan", "values", "zscore")
 
     def __init__(self, plan: ProfilePlan, rows: list[list[float]], zscore: bool, penalty: float) -> None:
         self.plan = plan
@@ -809,92 +810,119 @@ class Scores:
         self.penalty = penalty
         self.n = len(rows)
         self.cols: list[list[float]] = [list(col) for col in zip(*rows, strict=False)]
-        # per term: (lo, hi, span) of its column; span 0.0: every row gets 0.5 (no spread)
-        self.bounds: list[tuple[float, float, float]] = []
+        # per place in a row that a term weighs: (lo, hi, span) of its column across the rows,
+        # span 0.0 when there is no spread (every row gets 0.5)
+        self.bounds: dict[int, tuple[float, float, float]] = {}
+        self.parts: list[list[float]] | None = None  # per term, each row's weight x normalised value
+        self.factors: list[float] = []  # per row, max(0, 1 - penalty x rejection rate clamped)
         self.values: list[float] = []
         self._compute()
+
+    def _factor(self, r: float) -> float:
+        r = r if r > 0.0 else 0.0
+        f = 1.0 - self.penalty * (r if r < 1.0 else 1.0)
+        return f if f > 0.0 else 0.0
+
+    def _bound(self, p: int) -> None:
+        col = self.cols[p]
+        lo, hi = min(col), max(col)
+        self.bounds[p] = (lo, hi, 0.0 if hi - lo <= 1e-12 * max(1.0, abs(hi)) else hi - lo)
+
+    def _part(self, t: int) -> list[float]:
+        """Term ``t``'s part of every row's sum."""
+        p, weight, lower = self.plan.terms[t]
+        lo, _, span = self.bounds[p]
+        if not span:
+            return [weight * 0.5] * self.n
+        if lower:
+            return [weight * (1.0 - (v - lo) / span) for v in self.cols[p]]
+        return [weight * ((v - lo) / span) for v in self.cols[p]]
+
+    def _part_of(self, t: int, i: int) -> float:
+        """Term ``t``'s part of row ``i``'s sum: the arithmetic of ``_part``."""
+        p, weight, lower = self.plan.terms[t]
+        lo, _, span = self.bounds[p]
+        if not span:
+            return weight * 0.5
+        if lower:
+            return weight * (1.0 - (self.cols[p][i] - lo) / span)
+        return weight * ((self.cols[p][i] - lo) / span)
 
     def _compute(self) -> None:
         n = self.n
         if not n:
-            self.values = []
+            self.parts, self.factors, self.values = None, [], []
             return
         cols = self.cols
-        zscore = self.zscore
-        acc = [0.0] * n
-        bounds: list[tuple[float, float, float]] = []
-        for p, weight, lower in self.plan.terms:
-            col = cols[p]
-            if n == 1 or zscore:
-                norms = _normalise(col, lower, zscore)
+        factor = self._factor
+        self.factors = factors = [factor(r) for r in cols[self.plan.reject]]
+        if n == 1 or self.zscore:
+            acc = [0.0] * n
+            for p, weight, lower in self.plan.terms:
+                norms = _normalise(cols[p], lower, self.zscore)
                 acc = [a + weight * v for a, v in zip(acc, norms, strict=False)]
-                continue
-            lo, hi = min(col), max(col)
-            if hi - lo <= 1e-12 * max(1.0, abs(hi)):
-                bounds.append((lo, hi, 0.0))
-                acc = [a + weight * 0.5 for a in acc]
-                continue
-            span = hi - lo
-            bounds.append((lo, hi, span))
-            if lower:
-                acc = [a + weight * (1.0 - (v - lo) / span) for a, v in zip(acc, col, strict=False)]
-            else:
-                acc = [a + weight * ((v - lo) / span) for a, v in zip(acc, col, strict=False)]
-        self.bounds = bounds
-        # x 100 x max(0, 1 - penalty x min(1, max(0, rejection rate))), without calls
-        penalty = self.penalty
-        out: list[float] = []
-        for a, r in zip(acc, cols[self.plan.reject], strict=False):
-            r = r if r > 0.0 else 0.0
-            f = 1.0 - penalty * (r if r < 1.0 else 1.0)
-            out.append(100.0 * a * (f if f > 0.0 else 0.0))
-        self.values = out
+            self.parts = None
+            self.values = [100.0 * a * f for a, f in zip(acc, factors, strict=False)]
+            return
+        for p in {p for p, _, _ in self.plan.terms}:
+            self._bound(p)
+        self.parts = [self._part(t) for t in range(len(self.plan.terms))]
+        self._sum()
 
-    def _value(self, i: int) -> float:
-        """``values[i]`` from the kept bounds: the arithmetic of ``_compute`` for one row."""
-        cols = self.cols
-        a = 0.0
-        for (p, weight, lower), (lo, _, span) in zip(self.plan.terms, self.bounds, strict=True):
-            if not span:
-                a = a + weight * 0.5
-            elif lower:
-                a = a + weight * (1.0 - (cols[p][i] - lo) / span)
-            else:
-                a = a + weight * ((cols[p][i] - lo) / span)
-        r = cols[self.plan.reject][i]
-        r = r if r > 0.0 else 0.0
-        f = 1.0 - self.penalty * (r if r < 1.0 else 1.0)
-        return 100.0 * a * (f if f > 0.0 else 0.0)
+    def _sum(self) -> None:
+        """Every value from the kept parts (summed in the terms' order, from 0)."""
+        assert self.parts is not None
+        rows = zip(*self.parts, strict=False)
+        self.values = [100.0 * sum(ps) * f for ps, f in zip(rows, self.factors, strict=False)]
 
     def replace(self, changes: Iterable[tuple[int, list[float]]]) -> bool:
         """Rows changed: row ``i`` is now ``row`` for each (i, row). True when only their
         values changed; False when every value was computed again (a KPI's range across the
         rows moved, or z-scores)."""
         cols = self.cols
-        again = self.zscore or self.n == 1
         terms = self.plan.terms
-        bounds = self.bounds
         reject = self.plan.reject
+        parts = self.parts
+        if parts is None:  # z-scores (or one row): each row moves every value
+            for i, row in changes:
+                for col, v in zip(cols, row, strict=False):
+                    col[i] = v
+            self._compute()
+            return False
+        bounds = self.bounds
+        moved: set[int] = set()  # places whose range across the rows moved
         places: list[int] = []
         for i, row in changes:
             places.append(i)
-            for t, (p, _, _) in enumerate(terms):
+            for p in bounds:
                 col = cols[p]
                 old, new = col[i], row[p]
-                if old == new:  # also a KPI weighed twice, after its first term
+                if old == new:
                     continue
                 col[i] = new
-                if not again:
-                    lo, hi, _ = bounds[t]
+                if p not in moved:
+                    lo, hi, _ = bounds[p]
                     if not (lo < old < hi and lo <= new <= hi) and (min(col) != lo or max(col) != hi):
-                        again = True
-            cols[reject][i] = row[reject]
-        if again:
-            self._compute()
+                        moved.add(p)
+            cols[reject][i] = r = row[reject]
+            self.factors[i] = self._factor(r)
+        for p in moved:
+            self._bound(p)
+        part_of = self._part_of
+        for t, (p, _, _) in enumerate(terms):
+            if p in moved:
+                parts[t] = self._part(t)
+            else:
+                part = parts[t]
+                for i in places:
+                    part[i] = part_of(t, i)
+        if moved:
+            self._sum()
             return False
         values = self.values
+        factors = self.factors
         for i in places:
-            values[i] = self._value(i)
+            values[i] = 100.0 * sum([part[i] for part in parts]) * factors[i]
         return True
 
 
