@@ -512,7 +512,7 @@ class GatewayApplication(BaseApplication):
             loop = asyncio.get_running_loop()
         except RuntimeError:
             return  # driven without a loop (tests): called again by hand
-        self._markout_due = now
+        self._markout_due = -math.inf  # the next slice runs at once: a fill meanwhile must not defer it
         self._markout_timer = loop.call_soon(self._mature_markouts)
 
     def quote_size(self, lp: str, symbol: str, is_buy: bool, now: float) -> int | None:

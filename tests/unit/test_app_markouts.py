@@ -59,3 +59,25 @@ def test_on_a_loop_the_slices_follow_each_other_until_nothing_is_due(tmp_path: P
 
     asyncio.run(main())
     assert app.scorecard.next_markout() is None
+
+
+def test_a_fill_between_two_slices_does_not_defer_the_next_to_a_later_tick(tmp_path: Path) -> None:
+    app = _app_with_due_markouts(tmp_path, 50)  # a backlog due 100 s ago
+    card = app.scorecard
+    slices: list[float] = []
+    mature = card.mature
+
+    def counted(now: float, mid_of: object) -> int:
+        slices.append(now)
+        return mature(now, mid_of)  # type: ignore[arg-type]
+
+    card.mature = counted  # type: ignore[method-assign]
+
+    async def main() -> None:
+        app._mature_markouts()  # the first slice; the next one queued
+        app._schedule_markouts()  # what a fill does meanwhile
+        for _ in range(3):
+            await asyncio.sleep(0)
+
+    asyncio.run(main())
+    assert len(slices) >= 2
