@@ -556,13 +556,3 @@ def test_groups_that_cross_the_end_of_the_mapping_are_written_whole(
     j.close()
     assert [r["child"].split("-")[0] for r in read_records(tmp_path)] == [f"C{i}" for i in range(n)]
     assert len(list(read_groups(journal_files(tmp_path)[0]))) == 40
-
-
-def test_the_group_checksum_is_zlibs_crc32_whichever_library_computes_it() -> None:
-    """Writer and readers take ISA-L's CRC-32 where ``isal`` is installed, zlib's otherwise: the
-    same checksum (a file written with one reads with the other), also when computed by pieces."""
-    data = os.urandom(5000) + b'[["in",1.0,"x"]]\n'
-    crc = journal_mod._crc32
-    assert crc(data) == zlib.crc32(data)
-    assert crc(data[1234:], crc(data[:1234])) == zlib.crc32(data)
-    assert crc(b"") == zlib.crc32(b"") == 0
