@@ -390,11 +390,12 @@ class ScorecardRouter:
         # the eligible LPs' scores, best first, ties by name (a stable sort of the names),
         # kept on the board with their candidates as if none were chosen: the same eligible
         # LPs as last time, only the rows computed again since are scored and placed again
+        # (all of them afresh when more than half of the rows were)
         memo = board.memo
         changed = board.changed
         if changed:
             board.changed = []
-        if memo is not None and memo.eligible == eligible:
+        if memo is not None and memo.eligible == eligible and 2 * len(changed) <= len(eligible):
             if changed:
                 memo.follow(changed, board)
         elif len(prices) < len(eligible):  # an LP listed twice is scored once: nothing kept
@@ -538,12 +539,15 @@ class _Ranking:
         self, eligible: list[str], rows: list[list[float]], plan: Any, card: Any, keep: bool = True
     ) -> None:
         self.eligible = eligible
-        firsts: dict[str, list[float]] = {}
-        for lp, row in zip(eligible, rows, strict=True):
-            firsts.setdefault(lp, row)
-        self.scored = card.scored(plan, list(firsts.values()))
+        firsts: dict[str, list[float]] | list[str] = eligible
+        if not keep:  # an LP listed twice: its first row
+            firsts = {}
+            for lp, row in zip(eligible, rows, strict=True):
+                firsts.setdefault(lp, row)
+            rows = list(firsts.values())
+        self.scored = card.scored(plan, rows)
         self.scores = dict(zip(firsts, self.scored.values, strict=True))
-        self.places = {lp: i for i, lp in enumerate(firsts)} if keep else {}
+        self.places = dict(zip(eligible, range(len(eligible)), strict=True)) if keep else {}
         self.ranked = sorted(sorted(firsts), key=self.scores.__getitem__, reverse=True)
         # each LP once (else built each time: see ScorecardRouter.plan)
         self.lower: list[Candidate] | None = (
@@ -571,7 +575,7 @@ class _Ranking:
             return
         scored = self.scored
         scores = self.scores
-        if not scored.replace(changes) or 2 * len(set(moved)) > len(places):
+        if not scored.replace(changes):
             self.scores = scores = dict(zip(places, scored.values, strict=True))
             self.ranked = sorted(sorted(places), key=scores.__getitem__, reverse=True)
             self.lower = [_candidate((lp, True, LOWER_SCORE, scores[lp])) for lp in self.ranked]

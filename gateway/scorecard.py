@@ -819,8 +819,8 @@ class Scores:
         self._compute()
 
     def _factor(self, r: float) -> float:
-        r = r if r > 0.0 else 0.0
-        f = 1.0 - self.penalty * (r if r < 1.0 else 1.0)
+        """max(0, 1 - penalty x min(1, max(0, r))) of a rejection rate ``r``."""
+        f = 1.0 - self.penalty * ((r if r < 1.0 else 1.0) if r > 0.0 else 0.0)
         return f if f > 0.0 else 0.0
 
     def _bound(self, p: int) -> None:
@@ -854,8 +854,11 @@ class Scores:
             self.parts, self.factors, self.values = None, [], []
             return
         cols = self.cols
-        factor = self._factor
-        self.factors = factors = [factor(r) for r in cols[self.plan.reject]]
+        penalty = self.penalty  # _factor of each row, without a call per row
+        self.factors = factors = [
+            f if (f := 1.0 - penalty * ((r if r < 1.0 else 1.0) if r > 0.0 else 0.0)) > 0.0 else 0.0
+            for r in cols[self.plan.reject]
+        ]
         if n == 1 or self.zscore:
             acc = [0.0] * n
             for p, weight, lower in self.plan.terms:
