@@ -5,9 +5,7 @@ Every party is a process of its own, talking FIX over loopback TCP: LP simulator
 config; or the QuickFIX relay, ``benchmarks/qf_relay.py``; or nothing: the OMS talks to an
 LP simulator directly) and the OMS load generator (``benchmarks/loadgen.py``). On a
 machine with two or more cores the system under test gets a core of its own (CPU 1) and
-the load side shares CPU 0, so that the figures are those of the system under test; the
-gateway's journal does its background work (fsync thread, snapshot writer) on CPU 0 too
-(``[journal] BackgroundCpus``), as a deployment would keep it off the event loop's core.
+the load side shares CPU 0, so that the figures are those of the system under test.
 
 A run (``Setup``) starts the processes, then goes through phases (``Phase``); before each
 phase the harness resets the gateway's latency histograms (stdin ``reset``, see
@@ -298,20 +296,13 @@ def oms_profile(setup: Setup, kind: str, port: int) -> dict[str, Any]:
 
 
 def gateway_config(
-    setup: Setup,
-    lp_names: list[str],
-    oms_port: int,
-    lp_port: int,
-    state: Path,
-    background_cpu: int | None = None,
+    setup: Setup, lp_names: list[str], oms_port: int, lp_port: int, state: Path
 ) -> dict[str, Any]:
     data = _load("gateway.toml")
     data["gateway"]["StateDir"] = str(state)
     data["default"]["UseMemoryStore"] = setup.store == "memory"
     data["router"]["Kind"] = setup.router
     data["journal"] = {"Enabled": setup.journal == "on"}
-    if background_cpu is not None:  # the journal's fsync thread and snapshot writer off the loop's core
-        data["journal"]["BackgroundCpus"] = [background_cpu]
     data["session"] = [
         {"Name": "OMS1", "ConnectionType": "acceptor", "TargetCompID": "OMS1", "SocketAcceptPort": oms_port},
         *[
@@ -570,7 +561,7 @@ class Runner:
             sut: Proc | None = None
             if setup.target == "gateway":
                 names = [x["name"] for x in lp_data["lp"]]
-                cfg = gateway_config(setup, names, front_port, lp_port, tmp / "state", load_cpu)
+                cfg = gateway_config(setup, names, front_port, lp_port, tmp / "state")
                 (tmp / "gateway.toml").write_text(toml_dumps(cfg) + "\n")
                 env = {LATENCY_ENV: str(tmp / "latency.json"), LOOP_ENV: setup.loop}
                 sut = Proc(

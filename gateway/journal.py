@@ -219,14 +219,11 @@ class JournalSettings:
     fsync_interval_ms: float = 50.0
     snapshot_every_s: float = 10.0  # scorecard snapshot for recovery (0 = only at stop)
     recover: bool = True  # rebuild orders and scorecard from the journal at start
-    # CPUs for the journal's work off the loop (the fsync thread, the snapshot writer), so that
-    # it does not take the event loop's core; None: wherever the process may run
-    background_cpus: tuple[int, ...] | None = None
 
 
 def parse_journal_settings(d: Mapping[str, Any], source: str, state_dir: str) -> JournalSettings:
-    """[journal] Enabled, Dir, Fsync, FsyncIntervalMs, SnapshotEvery, Recover, BackgroundCpus."""
-    allowed = {"Enabled", "Dir", "Fsync", "FsyncIntervalMs", "SnapshotEvery", "Recover", "BackgroundCpus"}
+    """[journal] Enabled, Dir, Fsync, FsyncIntervalMs, SnapshotEvery, Recover."""
+    allowed = {"Enabled", "Dir", "Fsync", "FsyncIntervalMs", "SnapshotEvery", "Recover"}
     if not isinstance(d, Mapping):
         raise JournalConfigError(f"{source}: [journal] must be a table")
     for key in d:
@@ -258,15 +255,6 @@ def parse_journal_settings(d: Mapping[str, Any], source: str, state_dir: str) ->
     path = Path(directory)
     if not path.is_absolute():
         path = Path(state_dir) / path
-    cpus = d.get("BackgroundCpus")
-    if cpus is not None and (
-        not isinstance(cpus, list)
-        or not cpus
-        or any(isinstance(c, bool) or not isinstance(c, int) or c < 0 for c in cpus)
-    ):
-        raise JournalConfigError(
-            f"{source}: [journal] BackgroundCpus: {cpus!r}; allowed: a list of CPU numbers, e.g. [0]"
-        )
     return JournalSettings(
         str(path),
         enabled=flag("Enabled", True),
@@ -274,7 +262,6 @@ def parse_journal_settings(d: Mapping[str, Any], source: str, state_dir: str) ->
         fsync_interval_ms=number("FsyncIntervalMs", 50.0),
         snapshot_every_s=number("SnapshotEvery", 10.0),
         recover=flag("Recover", True),
-        background_cpus=None if cpus is None else tuple(cpus),
     )
 
 

@@ -603,7 +603,6 @@ class GatewayJournal(JournalRecorder):
         groups will be copied to are made writable ahead (``Journal.prepare``)."""
         period = max(0.001, self.settings.fsync_interval_ms / 1000.0)
         interval = self.settings.fsync == "interval"
-        _move_to(self.settings.background_cpus)
         while not self._stop_sync.wait(period):
             try:
                 if interval:
@@ -784,7 +783,7 @@ class GatewayJournal(JournalRecorder):
         args = (self.snapshot_path, self.app.scorecard, self.journal.position, now)
         if background and hasattr(os, "fork"):
             try:
-                self._writer = _fork_writer(*args, self.settings.background_cpus)
+                self._writer = _fork_writer(*args)
                 return
             except OSError:  # no process to spare: written here instead
                 pass
@@ -819,23 +818,7 @@ class GatewayJournal(JournalRecorder):
         self.journal.close()
 
 
-def _move_to(cpus: tuple[int, ...] | None) -> None:
-    """Run the calling thread on ``cpus`` ([journal] BackgroundCpus), if set and allowed."""
-    if cpus is None:
-        return
-    try:
-        os.sched_setaffinity(0, cpus)
-    except (OSError, ValueError) as exc:  # no such CPU, or not ours to use: stay where we are
-        import logging
-
-        logging.getLogger("fixgw.journal").warning(
-            "journal: BackgroundCpus %s not applied: %s", list(cpus), exc
-        )
-
-
-def _fork_writer(
-    path: Path, card: Any, position: tuple[str, int], now: float, cpus: tuple[int, ...] | None = None
-) -> int:
+def _fork_writer(path: Path, card: Any, position: tuple[str, int], now: float) -> int:
     """``write_snapshot`` in a forked child (the pid returned): the child sees the memory as
     it was at the fork, pickles and writes it, and leaves with ``os._exit`` (no cleanup of
     the parent's files or threads, which it shares or does not have). It first closes what
@@ -849,7 +832,6 @@ def _fork_writer(
         with contextlib.suppress(ValueError, OSError):
             signal.set_wakeup_fd(-1)  # a signal to the child is not the parent's loop's
         os.closerange(3, os.sysconf("SC_OPEN_MAX"))
-        _move_to(cpus)  # pickling takes milliseconds: not on the loop's core
         write_snapshot(path, card, position, now)
         code = 0
     finally:

@@ -298,39 +298,3 @@ def test_the_snapshot_writer_keeps_none_of_the_gateways_sockets(
     finally:
         peer.close()
         os.waitpid(pid, 0)
-
-
-def test_the_journals_background_work_runs_on_the_cpus_it_is_given(
-    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
-) -> None:
-    # [journal] BackgroundCpus: the fsync thread and the snapshot writer leave the loop's core.
-    import os
-
-    import gateway.recovery as recovery
-    from gateway.journal import JournalConfigError, parse_journal_settings
-
-    cpu = min(os.sched_getaffinity(0))
-    app = _gateway(tmp_path, journal={"BackgroundCpus": [cpu]})
-    journal = app.journal
-    assert journal is not None and journal.settings.background_cpus == (cpu,)
-    journal.start()
-    try:
-        thread = journal._sync_thread
-        assert thread is not None and thread.native_id is not None
-        deadline = time.time() + 5.0
-        while os.sched_getaffinity(thread.native_id) != {cpu} and time.time() < deadline:
-            time.sleep(0.01)
-        assert os.sched_getaffinity(thread.native_id) == {cpu}
-    finally:
-        journal.close()
-
-    def where(path: Path, card: Any, position: tuple[str, int], now: float) -> None:
-        path.write_text(" ".join(map(str, sorted(os.sched_getaffinity(0)))))
-
-    monkeypatch.setattr(recovery, "write_snapshot", where)
-    pid = recovery._fork_writer(tmp_path / "snap", None, ("f", 0), 0.0, (cpu,))
-    assert os.waitpid(pid, 0)[1] == 0
-    assert (tmp_path / "snap").read_text() == str(cpu)
-    for bad in ([], [-1], "0", [True]):
-        with pytest.raises(JournalConfigError, match="BackgroundCpus"):
-            parse_journal_settings({"BackgroundCpus": bad}, "test.toml", str(tmp_path))
