@@ -22,11 +22,12 @@ children on every symbol (fills, rejects, matured markouts), measures:
   costs when the scorecard has just changed, as on the order path (fills and decisions
   alternate). This is the headline figure (``router_decision_us_lps20``): the scorecard
   keeps a decision's rows for the next one on the same symbol, size bucket and profile
-  (``Scorecard.decision_board``), all of them for at most ``Refresh`` (10 ms), the row of
-  an LP until its next observation; here one row in 20 is computed again, if the board is
-  younger than 10 ms. With 10 symbols it mostly is; with 1,000 or 10,000 symbols drawn at
-  random, the board of a symbol is seldom younger than 10 ms: those figures are the cost
-  of a decision computed afresh.
+  (``Scorecard.decision_board``), all of them for at most ``Refresh`` (half-life / 300:
+  1 s), the row of an LP until its next observation. With 10 symbols a board is visited
+  every ten decisions and about 7 of its 20 rows were moved since (each update moves one
+  LP's figures); with 1,000 or 10,000 symbols drawn at random, each batch of a repeat
+  starts 31 s later than the last (the update runs let pending markouts lapse) and visits
+  a symbol at most once or twice: those figures are the cost of a decision computed afresh.
 
 Update and decision are also run on 10 "hot" symbols of the same scorecard (``/hot``).
 On random symbols the work per operation is the same whatever the number of symbols, but
