@@ -523,11 +523,6 @@ class ScorecardRouter:
         return plans
 
 
-def _by_score(scores: dict[str, float]) -> Callable[[str], tuple[float, str]]:
-    """The ranking's order: best score first, ties by name."""
-    return lambda lp: (-scores[lp], lp)
-
-
 class _Ranking:
     """The eligible LPs of a decision scored (``Scorecard.scored`` of their rows), ranked best
     first (ties by name), and their candidates as if none were chosen (``lower``), kept on
@@ -546,15 +541,17 @@ class _Ranking:
                 firsts.setdefault(lp, row)
             rows = list(firsts.values())
         self.scored = card.scored(plan, rows)
-        self.scores = dict(zip(firsts, self.scored.values, strict=True))
         self.places = dict(zip(eligible, range(len(eligible)), strict=True)) if keep else {}
-        self.ranked = sorted(sorted(firsts), key=self.scores.__getitem__, reverse=True)
-        # each LP once (else built each time: see ScorecardRouter.plan)
-        self.lower: list[Candidate] | None = (
-            [_candidate((lp, True, LOWER_SCORE, self.scores[lp])) for lp in self.ranked]
-            if len(firsts) == len(eligible)
-            else None
-        )
+        self.scores: dict[str, float] = {}
+        self.ranked: list[str] = []
+        self.lower: list[Candidate] | None = None  # each LP once (else built each time: see plan)
+        self._rank(dict(zip(firsts, self.scored.values, strict=True)), keep)
+
+    def _rank(self, scores: dict[str, float], lower: bool = True) -> None:
+        """Every LP ranked afresh by ``scores`` (a stable sort of the names: ties by name)."""
+        self.scores = scores
+        self.ranked = ranked = sorted(sorted(scores), key=scores.__getitem__, reverse=True)
+        self.lower = [_candidate((lp, True, LOWER_SCORE, scores[lp])) for lp in ranked] if lower else None
 
     def follow(self, changed: list[int], board: Any) -> None:
         """The board's rows at places ``changed`` were computed again: score them, and
@@ -574,19 +571,16 @@ class _Ranking:
         if not moved:
             return
         scored = self.scored
-        scores = self.scores
         if not scored.replace(changes):
-            self.scores = scores = dict(zip(places, scored.values, strict=True))
-            self.ranked = sorted(sorted(places), key=scores.__getitem__, reverse=True)
-            self.lower = [_candidate((lp, True, LOWER_SCORE, scores[lp])) for lp in self.ranked]
+            self._rank(dict(zip(places, scored.values, strict=True)))
             return
         values = scored.values
+        scores = self.scores
         ranked = self.ranked
-        order = _by_score(scores)
-        for lp in set(moved):
+        for lp in set(moved):  # out of the ranking, then back in at its new score
             ranked.remove(lp)
             scores[lp] = values[places[lp]]
-            insort(ranked, lp, key=order)
+            insort(ranked, lp, key=lambda x: (-scores[x], x))
         self.lower = [_candidate((lp, True, LOWER_SCORE, scores[lp])) for lp in ranked]
 
 
