@@ -285,15 +285,15 @@ class GatewayApplication(BaseApplication):
             mid = self.marketdata.mid(parent.symbol, now)
             ref = int(mid) if mid else None
             refs = [ref if price is None else price for price in prices]
-        texts: list[str | None] = [None] * len(lps)
-        asked = [i for i, r in enumerate(refs) if r is not None] if None in refs else None
-        if asked is None:
+        if None not in refs:
             checked = self.risk.check_children(lps, parent.inst, qty, cast(Sequence[int], refs), now)
             return [None if r is None else r.text for r in checked]
         # without a reference price a child is not checked (as child_allowed)
+        asked = [i for i, r in enumerate(refs) if r is not None]
         got = self.risk.check_children(
             [lps[i] for i in asked], parent.inst, qty, [r for r in refs if r is not None], now
         )
+        texts: list[str | None] = [None] * len(lps)
         for i, r in zip(asked, got, strict=True):
             texts[i] = None if r is None else r.text
         return texts

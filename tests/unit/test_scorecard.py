@@ -441,4 +441,3 @@ def test_refresh_defaults_to_a_three_hundredth_of_the_half_life() -> None:
     assert ScorecardSettings(half_life_s=3.0, refresh_s=0.5).refresh == 0.5
     assert parse_scorecard_settings({}, "test").refresh_s is None
     assert Scorecard(parse_scorecard_settings({"HalfLife": 30}, "test"))._refresh == 0.1
-    assert math.exp(-math.log(2) * ScorecardSettings().refresh / 300.0) > 1 - 0.0024
